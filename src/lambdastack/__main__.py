@@ -1,0 +1,5 @@
+import sys
+
+from lambdastack.cli.main import main
+
+sys.exit(main())

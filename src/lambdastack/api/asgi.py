@@ -1,0 +1,199 @@
+"""The ASGI application: Lambda's REST API plus lambdastack's own `/_lambdastack/` routes.
+
+One request: match the route from botocore's model, parse members from where the model
+puts them, validate them against the model's constraints, call the operation's handler,
+and write its result (or its error) in the rest-json wire format botocore parses.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from lambdastack import errors
+from lambdastack.api.context import RequestContext
+from lambdastack.api.model import ServiceModel, lambda_model
+from lambdastack.api.routing import Router, parse_query
+from lambdastack.api.sigv4 import caller_from
+from lambdastack.api.validation import Validator
+from lambdastack.api.wire import RequestParser, ResponseWriter
+
+log = logging.getLogger("lambdastack.api")
+
+Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+RawHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# AWS refuses request bodies over this size at the front door (a 50 MB zip, base64, in JSON).
+MAX_REQUEST_BYTES = 70_167_211
+# Invoke payloads have their own, smaller limit; stop reading as soon as it is passed.
+INVOKE_OPERATIONS = {"Invoke", "InvokeWithResponseStream", "InvokeAsync"}
+
+
+class LambdaApi:
+    def __init__(
+        self,
+        operations: Mapping[str, Handler],
+        internal: Mapping[str, RawHandler],
+        *,
+        account: str,
+        default_region: str,
+        on_startup: Callable[[], Awaitable[None]] | None = None,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        request_limits: Mapping[str, int] | None = None,
+        model: ServiceModel | None = None,
+    ) -> None:
+        self.model = model or lambda_model()
+        self.router = Router(self.model)
+        self.parser = RequestParser(self.model)
+        self.validator = Validator(self.model)
+        self.writer = ResponseWriter(self.model)
+        self.operations = dict(operations)
+        self.internal = dict(internal)
+        self.account = account
+        self.default_region = default_region
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self.request_limits = dict(request_limits or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.on_startup:
+                        await self.on_startup()
+                except Exception as e:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    if self.on_shutdown:
+                        await self.on_shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.startswith("/_lambdastack/"):
+            handler = self._internal_handler(path)
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        request_id = str(uuid.uuid4())
+        headers = _headers(scope)
+        try:
+            raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1").split("?", 1)[0]
+            query = parse_query(scope.get("query_string", b""))
+            matched = self.router.match(scope["method"], raw_path, query)
+            if matched is None:
+                raise errors.UnknownOperation(f"No operation matches {scope['method']} {path}")
+            operation, labels = matched
+            limit = self.request_limits.get(operation.name, MAX_REQUEST_BYTES)
+            body = await _read_body(receive, limit, operation.name)
+            caller = caller_from(headers.get("authorization"), _first(query, "X-Amz-Credential"))
+            ctx = RequestContext(
+                request_id=request_id,
+                account=self.account,
+                region=caller.region or self.default_region,
+                base_url=_base_url(scope, headers),
+                access_key=caller.access_key,
+            )
+            params = self.parser.parse(operation.input_shape, labels, query, headers, body)
+            if operation.input_shape:
+                self.validator.validate(operation.input_shape, params)
+            handler = self.operations.get(operation.name)
+            if handler is None:
+                raise errors.NotImplementedOperation(
+                    f"lambdastack does not implement the {operation.name} operation yet"
+                )
+            result = await handler(ctx, params)
+            status, out_headers, out_body = self.writer.output(
+                operation.output_shape, result, operation.response_code
+            )
+            if operation.name == "DeleteFunction":
+                status, out_body = 204, b""
+            request_id = (result or {}).get("__request_id__", request_id)
+        except errors.LambdaError as e:
+            status, out_headers, out_body = self.writer.error(e)
+        except Exception:
+            log.exception("unexpected error in %s %s", scope["method"], path)
+            status, out_headers, out_body = self.writer.error(
+                errors.ServiceError("lambdastack hit an internal error; the server log has the details")
+            )
+        out_headers.append((b"x-amzn-requestid", request_id.encode()))
+        await send_response(send, status, out_headers, out_body)
+
+    def _internal_handler(self, path: str) -> RawHandler | None:
+        # Exact routes first, then the longest prefix ending in "/".
+        handler = self.internal.get(path)
+        if handler is not None:
+            return handler
+        best: RawHandler | None = None
+        best_len = 0
+        for prefix, candidate in self.internal.items():
+            if prefix.endswith("/") and path.startswith(prefix) and len(prefix) > best_len:
+                best, best_len = candidate, len(prefix)
+        return best
+
+
+async def send_response(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, limit: int, operation: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            if operation in INVOKE_OPERATIONS:
+                raise errors.RequestTooLarge(
+                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+                )
+            raise errors.RequestEntityTooLarge(
+                f"Request must be smaller than {limit} bytes for the {operation} operation"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
+def _first(query: list[tuple[str, str]], key: str) -> str | None:
+    for k, v in query:
+        if k == key:
+            return v
+    return None
+
+
+def _base_url(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 9000)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"

@@ -1,0 +1,137 @@
+"""Validate request members against the model's constraints, the way AWS reports them.
+
+AWS answers model-constraint violations with a `ValidationException` listing every
+violation ("2 validation errors detected: Value '1200' at 'timeout' failed to satisfy
+constraint: ..."); botocore checks only required members, types and `min` before sending,
+so the server must check `max`, `pattern` and `enum` itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from lambdastack import errors
+from lambdastack.api.model import ServiceModel, Shape
+
+
+@functools.cache
+def _pattern(pattern: str) -> Callable[[str], Any]:
+    try:
+        return re.compile(pattern).fullmatch
+    except re.error:
+        # Java-style classes such as \p{L}: the `regex` module understands them.
+        import regex
+
+        return regex.compile(pattern).fullmatch
+
+
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, bytes):
+        value = "java.nio.HeapByteBuffer[pos=0 lim=%d cap=%d]" % (len(value), len(value))
+    elif isinstance(value, dict | list):
+        value = _abbrev(value)
+    return f"'{value}'"
+
+
+def _abbrev(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 256 else text[:253] + "..."
+
+
+class Validator:
+    def __init__(self, model: ServiceModel) -> None:
+        self.model = model
+
+    def validate(self, shape_name: str, params: dict[str, Any]) -> None:
+        """Raise a ValidationException listing every constraint that `params` violates."""
+        problems: list[str] = []
+        self._structure(self.model.shape(shape_name), params, "", problems)
+        if problems:
+            noun = "error" if len(problems) == 1 else "errors"
+            raise errors.Validation(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+
+    def _structure(self, shape: Shape, value: dict[str, Any], path: str, out: list[str]) -> None:
+        for name in shape.get("required", ()):
+            if value.get(name) is None:
+                out.append(f"Value null at '{path}{_camel(name)}' failed to satisfy constraint: "
+                           "Member must not be null")
+        for name, ref in shape["members"].items():
+            member = value.get(name)
+            if member is None:
+                continue
+            self._value(ref["shape"], member, f"{path}{_camel(name)}", out)
+
+    def _value(self, shape_name: str, value: Any, path: str, out: list[str]) -> None:
+        shape = self.model.shape(shape_name)
+        kind = shape["type"]
+
+        def fail(constraint: str) -> None:
+            out.append(f"Value {_show(value)} at '{path}' failed to satisfy constraint: {constraint}")
+
+        if kind == "structure":
+            if isinstance(value, dict):
+                self._structure(shape, value, path + ".", out)
+            return
+        if kind == "string":
+            if not isinstance(value, str):
+                return
+            if "min" in shape and len(value) < shape["min"]:
+                fail(f"Member must have length greater than or equal to {shape['min']}")
+            if "max" in shape and len(value) > shape["max"]:
+                fail(f"Member must have length less than or equal to {shape['max']}")
+            if "enum" in shape and value not in shape["enum"]:
+                fail("Member must satisfy enum value set: [" + ", ".join(shape["enum"]) + "]")
+            if "pattern" in shape and _pattern(shape["pattern"])(value) is None:
+                fail(f"Member must satisfy regular expression pattern: {shape['pattern']}")
+        elif kind in ("integer", "long", "double", "float"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return
+            if "min" in shape and value < shape["min"]:
+                fail(f"Member must have value greater than or equal to {shape['min']}")
+            if "max" in shape and value > shape["max"]:
+                fail(f"Member must have value less than or equal to {shape['max']}")
+        elif kind == "list":
+            if not isinstance(value, list):
+                return
+            if "min" in shape and len(value) < shape["min"]:
+                fail(f"Member must have length greater than or equal to {shape['min']}")
+            if "max" in shape and len(value) > shape["max"]:
+                fail(f"Member must have length less than or equal to {shape['max']}")
+            for i, item in enumerate(value):
+                if item is None:
+                    out.append(f"Value null at '{path}.{i + 1}.member' failed to satisfy constraint: "
+                               "Member must not be null")
+                else:
+                    self._value(shape["member"]["shape"], item, f"{path}.{i + 1}.member", out)
+        elif kind == "map":
+            if not isinstance(value, dict):
+                return
+            if "max" in shape and len(value) > shape["max"]:
+                fail(f"Member must have length less than or equal to {shape['max']}")
+            key_problems: list[str] = []
+            value_problems: list[str] = []
+            for k, v in value.items():
+                self._value(shape["key"]["shape"], k, f"{path}.key", key_problems)
+                if v is not None:
+                    self._value(shape["value"]["shape"], v, f"{path}.value", value_problems)
+            for problems, which in ((key_problems, "keys"), (value_problems, "value")):
+                if problems:
+                    reasons = sorted({p.split("failed to satisfy constraint: ", 1)[-1] for p in problems})
+                    fail(f"Map {which} must satisfy constraint: [" + ", ".join(reasons) + "]")
+        elif kind == "blob":
+            if isinstance(value, bytes | bytearray):
+                if "min" in shape and len(value) < shape["min"]:
+                    fail(f"Member must have length greater than or equal to {shape['min']}")
+                if "max" in shape and len(value) > shape["max"]:
+                    fail(f"Member must have length less than or equal to {shape['max']}")

@@ -1,0 +1,232 @@
+"""rest-json wire format: request members in, response members and errors out.
+
+Each input member sits where its `location` says (URI label, query string, header, JSON
+body or raw payload); each output member likewise. Only members the model declares are
+ever written to a response.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from lambdastack import errors
+from lambdastack.api.model import ServiceModel, Shape
+
+
+class RequestParser:
+    def __init__(self, model: ServiceModel) -> None:
+        self.model = model
+
+    def parse(
+        self,
+        shape_name: str | None,
+        labels: dict[str, str],
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, Any]:
+        if shape_name is None:
+            return {}
+        shape = self.model.shape(shape_name)
+        params: dict[str, Any] = {}
+        payload_name = shape.get("payload")
+        body_members: dict[str, Any] = {}
+        for name, ref in shape["members"].items():
+            location = ref.get("location")
+            wire_name = ref.get("locationName", name)
+            if location == "uri":
+                if wire_name in labels:
+                    params[name] = labels[wire_name]
+            elif location == "querystring":
+                values = [v for k, v in query if k == wire_name]
+                if values:
+                    params[name] = self._from_text(ref["shape"], values, name)
+            elif location == "header":
+                value = headers.get(wire_name.lower())
+                if value is not None:
+                    params[name] = self._from_text(ref["shape"], [value], name)
+            elif name == payload_name:
+                target = self.model.shape(ref["shape"])
+                if target["type"] in ("blob", "string"):
+                    params[name] = body
+                elif body:
+                    params[name] = self._from_json(ref["shape"], _load_json(body), name)
+            else:
+                body_members[name] = ref
+        if body_members and payload_name is None and body.strip():
+            document = _load_json(body)
+            if not isinstance(document, dict):
+                raise errors.InvalidRequestContent(
+                    "Could not parse request body into json: Unexpected token, expected an object"
+                )
+            for name, ref in body_members.items():
+                if name in document and document[name] is not None:
+                    params[name] = self._from_json(ref["shape"], document[name], name)
+        return params
+
+    def _from_text(self, shape_name: str, values: list[str], member: str) -> Any:
+        shape = self.model.shape(shape_name)
+        kind = shape["type"]
+        if kind == "list":
+            return [self._from_text(shape["member"]["shape"], [v], member) for v in values]
+        value = values[0]
+        if kind in ("integer", "long"):
+            try:
+                return int(value)
+            except ValueError:
+                raise errors.Validation(
+                    f"1 validation error detected: Value '{value}' at '{member[:1].lower() + member[1:]}' "
+                    "failed to satisfy constraint: Member must be a number"
+                )
+        if kind == "boolean":
+            return value.lower() == "true"
+        return value
+
+    def _from_json(self, shape_name: str, value: Any, member: str) -> Any:
+        shape = self.model.shape(shape_name)
+        kind = shape["type"]
+        ok = True
+        if kind == "structure":
+            ok = isinstance(value, dict)
+            if ok:
+                members = shape["members"]
+                return {
+                    k: self._from_json(members[k]["shape"], v, k)
+                    for k, v in value.items()
+                    if k in members and v is not None
+                }
+        elif kind == "list":
+            ok = isinstance(value, list)
+            if ok:
+                return [
+                    None if v is None else self._from_json(shape["member"]["shape"], v, member) for v in value
+                ]
+        elif kind == "map":
+            ok = isinstance(value, dict)
+            if ok:
+                return {
+                    self._from_json(shape["key"]["shape"], k, member): (
+                        None if v is None else self._from_json(shape["value"]["shape"], v, member)
+                    )
+                    for k, v in value.items()
+                }
+        elif kind == "string":
+            ok = isinstance(value, str)
+        elif kind in ("integer", "long"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            if not ok and isinstance(value, float) and value.is_integer():
+                return int(value)
+        elif kind in ("double", "float"):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if ok:
+                return float(value)
+        elif kind == "boolean":
+            ok = isinstance(value, bool)
+        elif kind == "blob":
+            if isinstance(value, str):
+                try:
+                    return base64.b64decode(value, validate=True)
+                except (binascii.Error, ValueError):
+                    raise errors.InvalidParameterValue(f"Invalid base64 in member {member}")
+            ok = False
+        elif kind == "timestamp":
+            ok = isinstance(value, int | float | str) and not isinstance(value, bool)
+        if not ok:
+            raise errors.InvalidRequestContent(
+                "Could not parse request body into json: Could not parse payload into json: "
+                f"Cannot deserialize value of member '{member}' as {kind} from {type(value).__name__}"
+            )
+        return value
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise errors.InvalidRequestContent(f"Could not parse request body into json: {e}")
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return float(value)
+
+
+class ResponseWriter:
+    def __init__(self, model: ServiceModel) -> None:
+        self.model = model
+
+    def output(self, shape_name: str | None, result: dict[str, Any] | None, default_status: int) -> tuple[
+        int, list[tuple[bytes, bytes]], bytes
+    ]:
+        """Place each output member where the model says; return (status, headers, body)."""
+        status = default_status
+        headers: list[tuple[bytes, bytes]] = []
+        if shape_name is None or result is None:
+            return status, headers, b""
+        shape = self.model.shape(shape_name)
+        payload_name = shape.get("payload")
+        document: dict[str, Any] = {}
+        body: bytes | None = None
+        for name, ref in shape["members"].items():
+            value = result.get(name)
+            if value is None:
+                continue
+            location = ref.get("location")
+            if location == "statusCode":
+                status = int(value)
+            elif location == "header":
+                headers.append((ref.get("locationName", name).encode(), str(value).encode()))
+            elif name == payload_name:
+                if isinstance(value, bytes | bytearray | memoryview):
+                    body = bytes(value)
+                else:
+                    body = orjson.dumps(self.member(ref["shape"], value))
+            else:
+                document[name] = self.member(ref["shape"], value)
+        if body is None:
+            if not document and not shape["members"]:
+                return status, headers, b""
+            body = orjson.dumps(document)
+            headers.append((b"content-type", b"application/json"))
+        return status, headers, body
+
+    def member(self, shape_name: str, value: Any) -> Any:
+        shape = self.model.shape(shape_name)
+        kind = shape["type"]
+        if kind == "structure":
+            members: dict[str, Shape] = shape["members"]
+            return {
+                k: self.member(members[k]["shape"], v) for k, v in value.items() if k in members and v is not None
+            }
+        if kind == "list":
+            return [self.member(shape["member"]["shape"], v) for v in value]
+        if kind == "map":
+            return {k: self.member(shape["value"]["shape"], v) for k, v in value.items()}
+        if kind == "timestamp":
+            return _timestamp(value)
+        if kind == "blob":
+            return base64.b64encode(value).decode()
+        return value
+
+    def error(self, error: errors.LambdaError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        shape = self.model.error_shape(error.code)
+        status = error.status
+        message_key = "message"
+        if shape is not None:
+            status = shape.get("error", {}).get("httpStatusCode", status)
+            if "Message" in shape["members"]:
+                message_key = "Message"
+        document: dict[str, Any] = {"Type": error.fault, message_key: error.message}
+        document.update({k: v for k, v in error.members.items() if v is not None})
+        headers = [
+            (b"x-amzn-errortype", error.code.encode()),
+            (b"content-type", b"application/json"),
+        ]
+        headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
+        return status, headers, orjson.dumps(document)

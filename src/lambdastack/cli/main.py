@@ -1,0 +1,58 @@
+"""`lambdastack serve` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lambdastack import __version__
+from lambdastack.config import Settings, default_data_dir
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lambdastack.server import serve
+
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir).expanduser().resolve(),
+        account_id=args.account_id,
+        region=args.region,
+        isolation=args.isolation,
+        idle_timeout=args.idle_timeout,
+        log_level=args.log_level,
+    )
+    return serve(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lambdastack", description="A self-hosted AWS Lambda.")
+    parser.add_argument("--version", action="version", version=f"lambdastack {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the platform (API, control plane and workers)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9000)
+    serve.add_argument("--data-dir", default=str(default_data_dir()))
+    serve.add_argument("--account-id", default="000000000000")
+    serve.add_argument("--region", default="us-east-1", help="region used when a request is not signed")
+    serve.add_argument(
+        "--isolation",
+        choices=["auto", "namespaces", "userns", "process"],
+        default="auto",
+        help="how execution environments are isolated (auto picks the strongest available)",
+    )
+    serve.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle environment is reaped")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Server settings: what `lambdastack serve` was asked to do."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("LAMBDASTACK_DATA_DIR", Path.home() / ".lambdastack"))
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    data_dir: Path = field(default_factory=default_data_dir)
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    # auto | namespaces | userns | process: how environments are isolated.
+    isolation: str = "auto"
+    # Seconds an idle environment is kept warm before it is reaped.
+    idle_timeout: float = 600.0
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,31 @@
+"""The stable interface: `lambdastack serve` flags and the health endpoint."""
+
+from __future__ import annotations
+
+import signal
+
+import requests
+from helpers import Server
+
+
+def test_health_reports_version(server: Server) -> None:
+    r = requests.get(server.url + "/_lambdastack/health", timeout=5)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["version"]
+    assert body["status"] == "ok"
+
+
+def test_unknown_route_is_a_clear_404(server: Server) -> None:
+    r = requests.get(server.url + "/no/such/route", timeout=5)
+    assert r.status_code == 404
+    assert r.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+    assert "GET /no/such/route" in r.json()["message"]
+
+
+def test_sigint_and_sigterm_stop_cleanly(private_server) -> None:  # type: ignore[no-untyped-def]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        srv = private_server()
+        assert srv.proc is not None
+        srv.proc.send_signal(sig)
+        assert srv.proc.wait(15) == 0
