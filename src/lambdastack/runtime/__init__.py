@@ -1,0 +1,1 @@
+"""What runs inside an execution environment: the init (Runtime API server) and the runtimes."""

@@ -1,0 +1,61 @@
+"""Frames between a worker and the init process of one of its environments.
+
+A frame is `kind (1 byte) | meta length (4) | body length (4) | meta (JSON) | body`, sent
+over a stream socket. The meta carries small fields (request id, deadline, error type,
+durations); the body carries payloads verbatim, so events and results are never re-encoded.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Dict, List, Optional, Tuple
+
+HEADER = struct.Struct("!BII")
+
+# worker -> init
+INVOKE = 1
+SHUTDOWN = 2
+# init -> worker
+READY = 10  # the runtime asked for its first event: init is complete
+INIT_ERROR = 11  # the runtime posted /runtime/init/error
+RESPONSE = 12  # the runtime posted .../response
+ERROR = 13  # the runtime posted .../error (or the init reports one for it)
+EXITED = 14  # the runtime process exited
+SETUP_ERROR = 15  # the environment could not be built
+
+NAMES = {
+    INVOKE: "INVOKE", SHUTDOWN: "SHUTDOWN", READY: "READY", INIT_ERROR: "INIT_ERROR",
+    RESPONSE: "RESPONSE", ERROR: "ERROR", EXITED: "EXITED", SETUP_ERROR: "SETUP_ERROR",
+}
+
+Frame = Tuple[int, Dict[str, Any], bytes]
+
+
+def encode(kind: int, meta: Optional[Dict[str, Any]] = None, body: bytes = b"") -> bytes:
+    raw = json.dumps(meta, separators=(",", ":")).encode() if meta else b""
+    return HEADER.pack(kind, len(raw), len(body)) + raw + body
+
+
+class FrameReader:
+    """Incremental decoder: feed bytes, get whole frames."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> List[Frame]:
+        self._buf += data
+        frames: List[Frame] = []
+        buf = self._buf
+        while len(buf) >= HEADER.size:
+            kind, meta_len, body_len = HEADER.unpack_from(buf)
+            end = HEADER.size + meta_len + body_len
+            if len(buf) < end:
+                break
+            meta = json.loads(bytes(buf[HEADER.size:HEADER.size + meta_len])) if meta_len else {}
+            body = bytes(buf[HEADER.size + meta_len:end])
+            del buf[:end]
+            frames.append((kind, meta, body))
+        return frames

@@ -1,0 +1,258 @@
+"""The jailer: every privileged step that builds and enters an execution environment.
+
+Read this module to know what an environment can and cannot do. Nothing else in
+lambdastack mounts, unshares, changes uids or installs seccomp filters.
+
+Two stages, both run in processes forked from a runtime's zygote:
+
+1. Once per zygote (`prepare_zygote`): the zygote moves into a private mount namespace
+   (and, without root, a user namespace of its own) and builds the **base root** there: a
+   read-only tmpfs holding only what a Lambda environment holds — /usr and the library
+   directories, the runtime's interpreter, a minimal /etc, a few device nodes, and empty
+   mount points for /proc, /tmp, /var/task and /opt. The host's site-packages are hidden.
+2. Once per environment (`enter_environment`), in the environment's first process (PID 1 of
+   a new PID namespace): join the cgroups, unshare mount, network, IPC, UTS and cgroup
+   namespaces, mount /tmp (a tmpfs of EphemeralStorage MB), /var/task and /opt (read-only),
+   /proc, pivot into the base root and detach the host's tree; bring up loopback (the
+   only interface: no route to the host or anywhere else). Then `become_function` (the
+   runtime) and `become_init` (PID 1 itself) drop to unprivileged uids with no
+   capabilities, `no_new_privs`, and the seccomp filter.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import socket
+import struct
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from lambdastack.sandbox import libc
+
+# The function's user, as on Lambda (sbx_user1051), and the init's own user.
+FUNCTION_UID = 993
+FUNCTION_GID = 990
+INIT_UID = 992
+INIT_GID = 992
+
+HOSTNAME = "lambdastack"
+BASE_SIZE = "16m"
+
+ETC_FILES = {
+    "passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
+              "sbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n"
+              "lambdastack-init:x:992:992::/:/sbin/nologin\n",
+    "group": "root:x:0:\nsbx_user1051:x:990:\nlambdastack-init:x:992:\n",
+    "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    "resolv.conf": "",
+    "hostname": HOSTNAME + "\n",
+}
+ETC_DIRS = ("ssl", "ca-certificates", "alternatives", "pki", "crypto-policies")
+ETC_COPIED = ("ld.so.cache", "ld.so.conf", "mime.types", "localtime")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+TOP_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+_STATVFS_TO_MS = (
+    (os.ST_RDONLY, libc.MS_RDONLY), (os.ST_NOSUID, libc.MS_NOSUID),
+    (os.ST_NODEV, libc.MS_NODEV), (os.ST_NOEXEC, libc.MS_NOEXEC),
+)
+
+
+# ------------------------------------------------------------------------ stage 1: the zygote
+
+
+def prepare_zygote(userns: bool) -> None:
+    """Give the zygote a private mount namespace (and its own user namespace without root)."""
+    if userns:
+        uid, gid = os.getuid(), os.getgid()
+        libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNS)
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", "0 %d 1" % uid)
+        _write("/proc/self/gid_map", "0 %d 1" % gid)
+    else:
+        libc.unshare(libc.CLONE_NEWNS)
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+
+
+def build_base_root(base: str, binds: Sequence[Tuple[str, str]], hidden: Iterable[str]) -> None:
+    """Build the read-only base root at `base` (an empty directory) in the zygote's namespace.
+
+    `binds` are (host path, path inside the root) pairs mounted read-only, e.g. the
+    interpreter's prefix and /var/runtime; `hidden` are paths inside the root covered by an
+    empty read-only tmpfs (the host's site-packages).
+    """
+    libc.mount("tmpfs", base, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "mode=0755,size=" + BASE_SIZE)
+    _bind_ro("/usr", base + "/usr")
+    for name in TOP_DIRS:
+        host = "/" + name
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), base + host)
+        elif os.path.isdir(host):
+            _bind_ro(host, base + host)
+    _build_etc(base)
+    _build_dev(base)
+    for mountpoint in ("proc", "tmp", "var/task", "opt", "var/runtime"):
+        os.makedirs(base + "/" + mountpoint, exist_ok=True)
+    for host, inside in binds:
+        if os.path.exists(host):
+            _bind_ro(host, base + inside)
+    for inside in hidden:
+        target = base + inside
+        if os.path.isdir(target):
+            libc.mount("tmpfs", target, "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV, "size=4k,mode=0755")
+    # Read-only for every environment: remount the tmpfs superblock itself.
+    libc.mount("tmpfs", base, "tmpfs", libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV,
+               "mode=0755,size=" + BASE_SIZE)
+
+
+def _build_etc(base: str) -> None:
+    etc = base + "/etc"
+    os.makedirs(etc)
+    for name, text in ETC_FILES.items():
+        with open(etc + "/" + name, "w") as f:
+            f.write(text)
+    for name in ETC_COPIED:
+        host = "/etc/" + name
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), etc + "/" + name)
+        elif os.path.isfile(host):
+            with open(host, "rb") as src, open(etc + "/" + name, "wb") as dst:
+                dst.write(src.read())
+    for name in ETC_DIRS:
+        host = "/etc/" + name
+        if os.path.isdir(host) and not os.path.islink(host):
+            _bind_ro(host, etc + "/" + name)
+
+
+def _build_dev(base: str) -> None:
+    dev = base + "/dev"
+    os.makedirs(dev)
+    for name in DEVICES:
+        host = "/dev/" + name
+        if os.path.exists(host):
+            open(dev + "/" + name, "w").close()
+            libc.mount(host, dev + "/" + name, None, libc.MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, dev + "/" + name)
+
+
+def _bind_ro(host: str, target: str) -> None:
+    if os.path.isdir(host):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    libc.mount(host, target, None, libc.MS_BIND | libc.MS_REC)
+    # A remount must keep the flags the original mount has locked (in a user namespace).
+    flags = libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | libc.MS_NOSUID
+    locked = os.statvfs(host).f_flag
+    for st_flag, ms_flag in _STATVFS_TO_MS:
+        if locked & st_flag:
+            flags |= ms_flag
+    libc.mount(None, target, None, flags)
+
+
+# ------------------------------------------------------------------ stage 2: one environment
+
+
+def join_cgroups(procs_files: Sequence[str]) -> None:
+    for path in procs_files:
+        _write(path, "0")
+
+
+def unshare_environment() -> None:
+    """New mount, network, IPC, UTS and cgroup namespaces for this environment."""
+    libc.unshare(libc.CLONE_NEWNS | libc.CLONE_NEWNET | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS
+                 | libc.CLONE_NEWCGROUP)
+    socket.sethostname(HOSTNAME)
+
+
+def enter_root(root: str, tmp_mb: int, task_dir: Optional[str], opt_dir: Optional[str],
+               own_root: bool = False) -> None:
+    """Mount this environment's /tmp, /var/task, /opt and /proc on `root` and pivot into it.
+
+    `own_root` is for roots that are not a mount of their own yet (a container image's
+    unpacked root filesystem); the base root prepared by the zygote already is one.
+    """
+    if own_root:
+        libc.mount(root, root, None, libc.MS_BIND | libc.MS_REC)
+        libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | libc.MS_NOSUID)
+    libc.mount("tmpfs", root + "/tmp", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
+               "size=%dm,mode=1777" % tmp_mb)
+    if task_dir:
+        _bind_ro(task_dir, root + "/var/task")
+    if opt_dir:
+        _bind_ro(opt_dir, root + "/opt")
+    libc.mount("proc", root + "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+    os.chdir(root)
+    libc.pivot_root(".", ".")
+    libc.umount2(".", libc.MNT_DETACH)
+    os.chdir("/")
+
+
+def loopback_up() -> None:
+    """Bring up `lo`, the environment's only network interface."""
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def set_limits(limits: Dict[str, int]) -> None:
+    """Apply rlimits, e.g. {"NOFILE": 1024, "CORE": 0, "DATA": bytes}."""
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, "RLIMIT_" + name), (value, value))
+
+
+def become_function(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) -> None:
+    """Drop to the function's user with no capabilities, no_new_privs and the seccomp filter."""
+    _drop(uid, gid, seccomp_bpf)
+
+
+def become_init(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) -> None:
+    """Drop PID 1 to its own unprivileged user; it also stops being dumpable or traceable."""
+    _drop(uid, gid, seccomp_bpf)
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+
+
+def _drop(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) -> None:
+    if uid is not None and gid is not None:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    libc.clear_capabilities()
+    libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    if seccomp_bpf:
+        libc.install_seccomp_filter(seccomp_bpf)
+
+
+def die_with_parent() -> None:
+    import signal
+
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def close_fds_except(keep: List[int]) -> None:
+    """Close every inherited descriptor but `keep` (and 0-2)."""
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

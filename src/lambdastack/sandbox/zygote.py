@@ -1,0 +1,223 @@
+"""The zygote: a warm interpreter of one runtime that forks new execution environments.
+
+A new environment costs a fork, not an interpreter start: the zygote has the runtime
+client, the init and the standard modules they use already imported, and the base root
+already mounted in its private namespace. For each spawn request from the worker it
+
+  zygote ──unshare(PID) + fork──▶ PID 1 of a new PID namespace  (`_environment`)
+                                    │ join cgroups, unshare mnt/net/ipc/uts/cgroup,
+                                    │ mount /tmp /var/task /opt /proc, pivot, lo up,
+                                    │ listen on 127.0.0.1:9001
+                                    ├──fork──▶ the runtime (`_runtime`): drop to the function's
+                                    │          user, seccomp, then the Python runtime or exec
+                                    └─ drops to the init user, seccomp, serves the Runtime API
+
+Requests arrive on a SOCK_SEQPACKET socket (`control_fd`) as JSON with two descriptors attached:
+the environment's end of its channel to the worker, and the write end of its log pipe.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+from typing import Any, Dict, List, Optional
+
+from lambdastack.runtime import init, protocol
+from lambdastack.sandbox import jail, libc, seccomp
+
+RUNTIME_API_PORT = 9001
+
+
+class Zygote:
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.config = config
+        self.mode: str = config["mode"]  # namespaces | userns | process
+        self.control = socket.socket(fileno=int(config["control_fd"]))
+        self.seccomp_bpf: Optional[bytes] = None
+        self.pidns_fd = -1
+
+    # ------------------------------------------------------------------ start-up
+
+    def start(self) -> Dict[str, Any]:
+        jail.die_with_parent()
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+        report: Dict[str, Any] = {"pid": os.getpid(), "python": sys.version.split()[0]}
+        for module in self.config.get("preload", ()):
+            mod = importlib.import_module(module)
+            hook = getattr(mod, "preload", None)
+            if callable(hook):
+                hook()
+        try:
+            self.seccomp_bpf = seccomp.compile_filter()
+            report["seccomp"] = True
+        except OSError as e:
+            report["seccomp"] = False
+            report["seccomp_error"] = str(e)
+        if self.mode != "process":
+            jail.prepare_zygote(userns=self.mode == "userns")
+            binds = [(h, i) for h, i in self.config.get("binds", ())]
+            hidden = list(self.config.get("hidden", ()))
+            if self.config.get("bind_own_python"):
+                own_binds, own_hidden = python_layout()
+                binds += own_binds
+                hidden += own_hidden
+            jail.build_base_root(self.config["base_root"], binds, hidden)
+            self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        signal.signal(signal.SIGCHLD, lambda *_: self._reap())
+        gc.collect()
+        if hasattr(gc, "freeze"):
+            gc.freeze()  # keep the collector from touching (and copying) inherited pages
+        return report
+
+    def serve(self) -> None:
+        self.control.send(json.dumps({"ready": self.start()}).encode())
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(self.control, 1 << 20, 4)
+            except InterruptedError:
+                continue
+            if not message:
+                os._exit(0)  # the worker is gone
+            request = json.loads(message)
+            reply: Dict[str, Any] = {"id": request.get("id")}
+            try:
+                reply["pid"] = self.spawn(request, fds)
+            except Exception as e:  # the zygote itself must survive a bad request
+                reply["error"] = "%s: %s" % (type(e).__name__, e)
+            finally:
+                for fd in fds:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self.control.send(json.dumps(reply).encode())
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    # ------------------------------------------------------------------ one environment
+
+    def spawn(self, spec: Dict[str, Any], fds: List[int]) -> int:
+        if len(fds) != 2:
+            raise ValueError("a spawn request carries two descriptors (channel, log)")
+        namespaced = self.mode != "process"
+        if namespaced:
+            libc.unshare(libc.CLONE_NEWPID)  # our next child is PID 1 of a new namespace
+        pid = os.fork()
+        if pid == 0:
+            channel_fd, log_fd = fds
+            try:
+                self._environment(spec, channel_fd, log_fd)
+            except BaseException:
+                try:
+                    os.write(channel_fd, protocol.encode(protocol.SETUP_ERROR, {"error": traceback.format_exc()}))
+                finally:
+                    os._exit(70)
+            os._exit(0)
+        if namespaced:
+            libc.setns(self.pidns_fd, libc.CLONE_NEWPID)  # and the one after that is ours again
+        return pid
+
+    def _environment(self, spec: Dict[str, Any], channel_fd: int, log_fd: int) -> None:
+        """PID 1 of the new environment (still privileged until `become_init`)."""
+        jail.die_with_parent()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.control.close()
+        if self.pidns_fd >= 0:
+            os.close(self.pidns_fd)
+        os.setsid()
+        jail.join_cgroups(spec.get("cgroup_procs", ()))
+        port = RUNTIME_API_PORT
+        if self.mode != "process":
+            jail.unshare_environment()
+            root = spec.get("root") or self.config["base_root"]
+            jail.enter_root(root, int(spec["tmp_mb"]), spec.get("task_dir"), spec.get("opt_dir"),
+                            own_root=bool(spec.get("root")))
+            jail.loopback_up()
+        else:
+            port = 0
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        env = dict(spec["env"])
+        env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % listener.getsockname()[1]
+        ids = spec.get("ids") or {}
+        runtime_pid = os.fork()
+        if runtime_pid == 0:
+            try:
+                self._runtime(spec, env, ids, log_fd)
+            except BaseException:
+                traceback.print_exc()  # into the function's log: the runtime could not start
+            finally:
+                os._exit(127)
+        os.close(log_fd)
+        jail.close_fds_except([channel_fd, listener.fileno()])
+        jail.become_init(ids.get("init_uid"), ids.get("init_gid"), self.seccomp_bpf)
+        init.serve(socket.socket(fileno=channel_fd), listener, runtime_pid)
+
+    def _runtime(self, spec: Dict[str, Any], env: Dict[str, str], ids: Dict[str, Any], log_fd: int) -> None:
+        """The runtime process: the function's code runs here."""
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        jail.close_fds_except([])
+        os.chdir(spec.get("cwd") or env.get("LAMBDA_TASK_ROOT") or "/")
+        jail.set_limits(spec.get("rlimits") or {})
+        jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
+        os.environ.clear()
+        os.environ.update(env)
+        runtime = spec["runtime"]
+        if runtime["kind"] == "python":
+            from lambdastack.runtime.python import bootstrap
+
+            bootstrap.main(runtime.get("handler"))
+        else:
+            argv = runtime["argv"]
+            os.execve(argv[0], argv, env)
+
+
+def python_layout() -> "tuple[List[tuple[str, str]], List[str]]":
+    """Binds that make this interpreter usable inside the root, and site-packages to hide.
+
+    The interpreter's prefix is mounted at its own path, so the zygote's already-imported
+    modules and the standard library resolve the same inside as outside; the site-packages
+    of the host are hidden, as a function sees only its code, its layers and /var/runtime.
+    """
+    import site
+    import sysconfig
+
+    binds: List[tuple[str, str]] = []
+    for prefix in {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}:
+        if not prefix.startswith("/usr"):
+            binds.append((prefix, prefix))
+    version = "%d.%d" % sys.version_info[:2]
+    hidden = set(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix]))
+    hidden.update(p for p in (sysconfig.get_paths().get("purelib"), sysconfig.get_paths().get("platlib")) if p)
+    hidden.update(("/usr/lib/python3/dist-packages", "/usr/local/lib/python%s/dist-packages" % version,
+                   "/usr/local/lib/python%s/site-packages" % version, "/usr/lib/python%s/site-packages" % version))
+    return binds, sorted(os.path.realpath(p) for p in hidden)
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    Zygote(config).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Workers: pools of execution environments per function version, and their lifecycle."""

@@ -1,0 +1,226 @@
+"""One execution environment, as its worker sees it.
+
+The worker talks to the environment's init over a stream socket (protocol frames) and
+reads the function's output from a pipe. It owns the environment's cgroup: it freezes the
+environment between invocations, thaws it for the next, measures its memory, and kills it
+(the whole cgroup) on timeout, on a crash, or when it is no longer wanted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from lambdastack.runtime import protocol
+from lambdastack.sandbox.cgroups import EnvCgroup
+
+log = logging.getLogger("lambdastack.worker")
+
+Frame = tuple[int, dict[str, Any], bytes]
+
+
+class State(Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+class EnvironmentDied(Exception):
+    """The environment stopped answering: its runtime or init exited, or it was killed."""
+
+    def __init__(self, reason: str, frame: Frame | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.frame = frame
+
+
+class _Channel(asyncio.Protocol):
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.reader = protocol.FrameReader()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        for frame in self.reader.feed(data):
+            self.env._on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.env._on_channel_closed()
+
+
+class Environment:
+    def __init__(
+        self,
+        env_id: str,
+        key: str,
+        cgroup: EnvCgroup | None,
+        log_stream: str,
+        on_stray_output: Callable[[Environment, bytes], None] | None = None,
+        on_cgroup_removed: Callable[[EnvCgroup], None] | None = None,
+    ) -> None:
+        self.id = env_id
+        self.key = key
+        self.cgroup = cgroup
+        self.log_stream = log_stream
+        self.state = State.STARTING
+        self.pid: int | None = None
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.invocations = 0
+        self.frozen = False
+        self.init_ns: int | None = None
+        self._channel: _Channel | None = None
+        self._log_fd: int | None = None
+        self._output = bytearray()
+        self._waiter: asyncio.Future[Frame] | None = None
+        self._early: list[Frame] = []
+        self._loop = asyncio.get_running_loop()
+        self._on_stray_output = on_stray_output
+        self._on_cgroup_removed = on_cgroup_removed
+        self.death: EnvironmentDied | None = None
+
+    # -------------------------------------------------------------------- wiring
+
+    async def attach(self, channel_sock: Any, log_fd: int) -> None:
+        _, proto = await self._loop.create_unix_connection(lambda: _Channel(self), sock=channel_sock)
+        self._channel = proto
+        os.set_blocking(log_fd, False)
+        self._log_fd = log_fd
+        self._loop.add_reader(log_fd, self._read_output)
+
+    def _read_output(self) -> None:
+        fd = self._log_fd
+        if fd is None:
+            return
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._loop.remove_reader(fd)
+                os.close(fd)
+                self._log_fd = None
+                return
+            self._output += chunk
+            if self.state is State.IDLE and self._on_stray_output is not None:
+                # Output between invocations (background threads): it goes to the stream as is.
+                self._on_stray_output(self, bytes(self._output))
+                self._output.clear()
+
+    def take_output(self) -> bytes:
+        """Everything the function wrote so far (its pipe drained first)."""
+        self._read_output()
+        out = bytes(self._output)
+        self._output.clear()
+        return out
+
+    # -------------------------------------------------------------------- frames
+
+    def _on_frame(self, frame: Frame) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_result(frame)
+        else:
+            self._early.append(frame)
+
+    def _on_channel_closed(self) -> None:
+        self._fail(EnvironmentDied("the environment's init exited"))
+
+    def _fail(self, error: EnvironmentDied) -> None:
+        if self.death is None:
+            self.death = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_exception(self.death)
+
+    async def next_frame(self, timeout: float | None) -> Frame:
+        if self._early:
+            return self._early.pop(0)
+        if self.death is not None:
+            raise self.death
+        self._waiter = self._loop.create_future()
+        try:
+            if timeout is None:
+                return await self._waiter
+            return await asyncio.wait_for(self._waiter, timeout)
+        finally:
+            self._waiter = None
+
+    def send(self, kind: int, meta: dict[str, Any] | None = None, body: bytes = b"") -> None:
+        if self._channel is None or self._channel.transport is None or self.death is not None:
+            raise self.death or EnvironmentDied("the environment is not connected")
+        self._channel.transport.write(protocol.encode(kind, meta, body))
+
+    # -------------------------------------------------------------------- control
+
+    def freeze(self) -> None:
+        if self.cgroup is not None and not self.frozen:
+            with contextlib.suppress(OSError):
+                self.cgroup.freeze()
+                self.frozen = True
+
+    def thaw(self) -> None:
+        if self.frozen and self.cgroup is not None:
+            with contextlib.suppress(OSError):
+                self.cgroup.thaw()
+            self.frozen = False
+
+    def max_memory_mb(self) -> int:
+        if self.cgroup is None:
+            return 0
+        try:
+            return -(-self.cgroup.peak_memory_bytes() // (1024 * 1024))
+        except OSError:
+            return 0
+
+    def oom_killed(self) -> bool:
+        if self.cgroup is None:
+            return False
+        try:
+            return self.cgroup.oom_kills() > 0
+        except OSError:
+            return False
+
+    def kill(self, reason: str = "killed") -> None:
+        """Kill every process of the environment and release what it holds."""
+        if self.state is State.DEAD:
+            return
+        self.state = State.DEAD
+        if self.cgroup is not None:
+            self.cgroup.kill()
+            # Removing the cgroup waits for the killed processes to be gone: off the event loop.
+            removal = self._loop.run_in_executor(None, self.cgroup.kill_and_remove)
+            if self._on_cgroup_removed is not None:
+                cgroup, notify = self.cgroup, self._on_cgroup_removed
+                removal.add_done_callback(lambda f: notify(cgroup) if not f.exception() and f.result() else None)
+        elif self.pid is not None:
+            # No cgroup (userns or process isolation): init leads its own process group,
+            # and in a PID namespace killing it kills everything in it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+        self._fail(EnvironmentDied(reason))
+        if self._channel is not None and self._channel.transport is not None:
+            self._channel.transport.close()
+        if self._log_fd is not None:
+            self._loop.remove_reader(self._log_fd)
+            with contextlib.suppress(OSError):
+                os.close(self._log_fd)
+            self._log_fd = None

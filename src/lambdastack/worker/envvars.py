@@ -1,0 +1,54 @@
+"""The environment variables a function sees, as Lambda sets them."""
+
+from __future__ import annotations
+
+from lambdastack.worker.spec import EnvironmentSpec
+
+# Credentials a function's SDK signs with. lambdastack does not mint role credentials; these
+# are placeholders so that SDK calls to lambdastack or other local endpoints can be signed.
+FUNCTION_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "ASIALAMBDASTACKLOCAL0",
+    "AWS_SECRET_ACCESS_KEY": "lambdastack-local-secret-access-key-00000",
+    "AWS_SESSION_TOKEN": "lambdastack-local-session-token",
+}
+
+
+def function_environment(
+    spec: EnvironmentSpec, log_stream: str, initialization_type: str = "on-demand"
+) -> dict[str, str]:
+    task_root = "/var/task"
+    env: dict[str, str] = {
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        "LD_LIBRARY_PATH": (
+            "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+        ),
+        "LANG": "en_US.UTF-8",
+    }
+    env.update(spec.environment)  # users may override PATH, LANG, LD_LIBRARY_PATH
+    env.update(
+        {
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            **FUNCTION_CREDENTIALS,
+        }
+    )
+    if spec.handler:
+        env["_HANDLER"] = spec.handler
+    if spec.runtime.startswith(("python", "nodejs", "java", "dotnet", "ruby")):
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
+    if spec.runtime.startswith("python"):
+        env.setdefault("PYTHONPATH", "/var/runtime")
+    if spec.log_format.upper() == "JSON":
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        if spec.log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = spec.log_level
+    return env

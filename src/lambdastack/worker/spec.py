@@ -1,0 +1,67 @@
+"""What a worker needs to know to create environments of one function version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """Everything that makes two environments interchangeable; `key` identifies it."""
+
+    key: str  # e.g. the function's ARN, version and revision
+    function_name: str
+    version: str  # "$LATEST" or "3"
+    runtime: str  # "python3.11", "provided.al2023", ...
+    handler: str | None
+    memory_mb: int
+    timeout_s: int
+    ephemeral_mb: int
+    region: str
+    account: str
+    code_dir: Path | None
+    opt_dir: Path | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    log_format: str = "Text"
+    log_level: str | None = None
+    log_group: str = ""
+    # For runtimes that start a program (custom runtimes, container images) instead of
+    # lambdastack's built-in Python runtime.
+    argv: tuple[str, ...] | None = None
+    root: Path | None = None  # a container image's root filesystem
+    cwd: str | None = None
+    architecture: str = "x86_64"
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.function_name}"
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    deadline_ms: int = 0
+    client_context: str | None = None  # JSON text, already base64-decoded
+    cognito_identity: str | None = None
+    trace_id: str | None = None
+    tenant_id: str | None = None
+    content_type: str = "application/json"
+    want_log_tail: bool = False
+
+
+@dataclass
+class InvokeOutcome:
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the function (or its runtime) failed
+    error_type: str | None
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None
+    log: bytes  # START ... REPORT of this invocation
+    environment_id: str
+    content_type: str = "application/json"

@@ -1,0 +1,145 @@
+"""Start a runtime's zygote and ask it for new environments."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import lambdastack
+
+log = logging.getLogger("lambdastack.worker")
+
+_PACKAGE_PARENT = str(Path(lambdastack.__file__).resolve().parent.parent)
+# -I: ignore PYTHON* variables and the user site; -S: no site-packages; -B: write no bytecode.
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from lambdastack.sandbox.zygote import main; main()"
+)
+
+
+class ZygoteError(RuntimeError):
+    pass
+
+
+class ZygoteClient:
+    """One zygote process: a warm interpreter that forks environments on request."""
+
+    def __init__(self, name: str, executable: Path, config: dict[str, Any]) -> None:
+        self.name = name
+        self.executable = executable
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.info: dict[str, Any] = {}
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        self._loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = dict(self.config, control_fd=theirs.fileno())
+        # Started from the event loop's thread: the zygote dies with that thread (PDEATHSIG).
+        self.proc = subprocess.Popen(
+            [str(self.executable), "-I", "-S", "-B", "-c", _BOOT, _PACKAGE_PARENT, json.dumps(config)],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
+        )
+        theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+        self._ready = self._loop.create_future()
+        self._loop.add_reader(ours.fileno(), self._on_readable)
+        try:
+            self.info = await asyncio.wait_for(self._ready, timeout)
+        except TimeoutError:
+            self.close()
+            raise ZygoteError(f"the {self.name} zygote did not start within {timeout:.0f}s")
+        return self.info
+
+    def _on_readable(self) -> None:
+        assert self.sock is not None
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._fail(ZygoteError(f"the {self.name} zygote exited"))
+                return
+            message = json.loads(data)
+            if "ready" in message:
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(message["ready"])
+                continue
+            future = self._waiting.pop(message.get("id"), None)
+            if future is not None and not future.done():
+                if "error" in message:
+                    future.set_exception(ZygoteError(message["error"]))
+                else:
+                    future.set_result(message)
+
+    def _fail(self, error: Exception) -> None:
+        if self._loop is not None and self.sock is not None:
+            self._loop.remove_reader(self.sock.fileno())
+        for future in [*self._waiting.values(), self._ready]:
+            if future is not None and not future.done():
+                future.set_exception(error)
+        self._waiting.clear()
+        self.sock = None
+
+    @property
+    def alive(self) -> bool:
+        return self.sock is not None and self.proc is not None and self.proc.poll() is None
+
+    async def spawn(self, spec: dict[str, Any], channel_fd: int, log_fd: int) -> int:
+        """Fork a new environment; returns the host PID of its init."""
+        if self.sock is None or self._loop is None:
+            raise ZygoteError(f"the {self.name} zygote is not running")
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._waiting[request_id] = future
+        payload = json.dumps(dict(spec, id=request_id)).encode()
+        socket.send_fds(self.sock, [payload], [channel_fd, log_fd])
+        reply = await future
+        return int(reply["pid"])
+
+    def close(self) -> None:
+        if self.sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                log.warning("zygote %s did not exit", self.name)
+        self._fail(ZygoteError(f"the {self.name} zygote was closed"))
+
+
+def cpython_binds() -> list[tuple[str, str]]:
+    """Host paths of the AWS SDK for Python, mounted under /var/runtime as in Lambda's runtime."""
+    import importlib.util
+
+    binds: list[tuple[str, str]] = []
+    for module in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"):
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            continue
+        if spec.submodule_search_locations:
+            path = next(iter(spec.submodule_search_locations))
+            binds.append((path, f"/var/runtime/{os.path.basename(path)}"))
+        else:
+            binds.append((spec.origin, f"/var/runtime/{os.path.basename(spec.origin)}"))
+    return binds
