@@ -2,23 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lambdastack import __version__
 from lambdastack.api.asgi import LambdaApi
-from lambdastack.api.internal import health_route
+from lambdastack.api.internal import code_download_route, health_route
+from lambdastack.api.operations import build_operations
 from lambdastack.config import Settings
+from lambdastack.control.code import CodeStore
+from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
+from lambdastack.control.codeurls import CodeUrlSigner
+from lambdastack.control.common import Deps
+from lambdastack.control.events import Events
+from lambdastack.control.plane import ControlPlane
+from lambdastack.control.states import States
+from lambdastack.store.sqlite import SqliteStore
+
+
+def build_control(settings: Settings) -> ControlPlane:
+    """The control plane over the embedded store in `settings.data_dir`."""
+    store = SqliteStore(settings.data_dir / "lambdastack.db")
+    events = Events()
+    deps = Deps(
+        store=store,
+        code=CodeStore(settings.data_dir),
+        events=events,
+        states=States(store, events),
+        signer=CodeUrlSigner.from_data_dir(settings.data_dir),
+        account_concurrency=settings.account_concurrency,
+    )
+    return ControlPlane.over(deps)
 
 
 def build_app(settings: Settings) -> LambdaApi:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    control = build_control(settings)
+    # One thread runs every control-plane change: SQLite writes and zip unpacking stay off
+    # the event loop, and changes are applied one after the other.
+    control_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
 
     def describe() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    async def on_startup() -> None:
+        await asyncio.get_running_loop().run_in_executor(control_thread, control.start)
+
+    async def on_shutdown() -> None:
+        await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
+        control_thread.shutdown(wait=True)
+
     return LambdaApi(
-        operations={},
-        internal={"/_lambdastack/health": health_route(describe)},
+        operations=build_operations(control, control_thread),
+        internal={
+            "/_lambdastack/health": health_route(describe),
+            CODE_ROUTE: code_download_route(control.deps.signer, control.deps.code.zip_path),
+        },
         account=settings.account_id,
         default_region=settings.region,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
     )

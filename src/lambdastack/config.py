@@ -23,6 +23,8 @@ class Settings:
     # Seconds an idle environment is kept warm before it is reaped.
     idle_timeout: float = 600.0
     log_level: str = "info"
+    # Concurrent executions the account may run per region (AccountLimit.ConcurrentExecutions).
+    account_concurrency: int = 1000
 
     @property
     def base_url(self) -> str:

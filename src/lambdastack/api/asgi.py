@@ -116,12 +116,12 @@ class LambdaApi:
             params = self.parser.parse(operation.input_shape, labels, query, headers, body)
             if operation.input_shape:
                 self.validator.validate(operation.input_shape, params)
-            handler = self.operations.get(operation.name)
-            if handler is None:
+            operation_handler = self.operations.get(operation.name)
+            if operation_handler is None:
                 raise errors.NotImplementedOperation(
                     f"lambdastack does not implement the {operation.name} operation yet"
                 )
-            result = await handler(ctx, params)
+            result = await operation_handler(ctx, params)
             status, out_headers, out_body = self.writer.output(
                 operation.output_shape, result, operation.response_code
             )

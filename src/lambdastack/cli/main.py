@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
         isolation=args.isolation,
         idle_timeout=args.idle_timeout,
         log_level=args.log_level,
+        account_concurrency=args.account_concurrency,
     )
     return serve(settings)
 
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how execution environments are isolated (auto picks the strongest available)",
     )
     serve.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle environment is reaped")
+    serve.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=1000,
+        help="concurrent executions the account may run per region (Lambda's default quota is 1000)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
     return parser

@@ -1,0 +1,74 @@
+"""What every control service shares: its collaborators and how a name resolves to a version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lambdastack import errors
+from lambdastack.control.code import CodeStore
+from lambdastack.control.codeurls import CodeUrlSigner
+from lambdastack.control.events import Events
+from lambdastack.control.names import FunctionRef, function_arn, is_version
+from lambdastack.control.states import States
+from lambdastack.store.base import Reader, Store
+from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
+
+
+@dataclass
+class Deps:
+    store: Store
+    code: CodeStore
+    events: Events
+    states: States
+    signer: CodeUrlSigner
+    account_concurrency: int = 1000
+
+    def release_code(self, sha256_hex: str) -> None:
+        """Remove a code package once no version uses it any more."""
+        with self.store.read() as tx:
+            in_use = tx.code_in_use(sha256_hex)
+        if not in_use:
+            self.code.remove(sha256_hex)
+
+
+def function_not_found(ref: FunctionRef, qualifier: str | None = None) -> errors.LambdaError:
+    return errors.ResourceNotFound(f"Function not found: {function_arn(ref.account, ref.region, ref.name, qualifier)}")
+
+
+def require_function(tx: Reader, ref: FunctionRef) -> FunctionRecord:
+    fn = tx.get_function(ref.account, ref.region, ref.name)
+    if fn is None:
+        raise function_not_found(ref)
+    return fn
+
+
+def require_latest(tx: Reader, ref: FunctionRef) -> VersionRecord:
+    latest = tx.get_version(ref.account, ref.region, ref.name, LATEST)
+    if latest is None:
+        raise function_not_found(ref)
+    return latest
+
+
+def resolve(tx: Reader, ref: FunctionRef) -> tuple[VersionRecord, AliasRecord | None]:
+    """The version a (possibly qualified) name designates, and the alias it went through."""
+    qualifier = ref.qualifier or LATEST
+    if is_version(qualifier):
+        record = tx.get_version(ref.account, ref.region, ref.name, qualifier)
+        if record is None:
+            raise function_not_found(ref, ref.qualifier)
+        return record, None
+    alias = tx.get_alias(ref.account, ref.region, ref.name, qualifier)
+    if alias is None:
+        raise function_not_found(ref, qualifier)
+    record = tx.get_version(ref.account, ref.region, ref.name, alias.function_version)
+    if record is None:
+        raise function_not_found(ref, alias.function_version)
+    return record, alias
+
+
+def check_revision(given: str | None, current: str, api: str = "GetFunction") -> None:
+    if given is not None and given != current:
+        raise errors.PreconditionFailed(
+            "The Revision Id provided does not match the latest Revision Id. "
+            f"Call the {api} API to retrieve the latest Revision Id"
+        )

@@ -1,0 +1,275 @@
+"""FunctionConfiguration: defaults, the changes a request asks for, and Lambda's rules on them.
+
+The model's own constraints (types, patterns, enums, `min`) are checked by the API layer
+before a request gets here; this module adds what the model does not carry: Lambda's
+real maxima, environment-variable rules, runtime/handler requirements, layer limits,
+logging combinations, and the features lambdastack does not offer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any
+
+import orjson
+
+from lambdastack import errors
+from lambdastack.control import limits
+from lambdastack.control.code import CodeRef
+from lambdastack.control.names import function_arn
+from lambdastack.control.runtimes import check_runtime
+from lambdastack.store.records import LATEST
+
+Config = dict[str, Any]
+
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "TZ",
+    }
+)
+
+# Members of a FunctionConfiguration that change on every save and say nothing about
+# what the function is; PublishVersion ignores them when it looks for changes.
+_VOLATILE = frozenset(
+    {
+        "FunctionArn",
+        "Version",
+        "RevisionId",
+        "LastModified",
+        "State",
+        "StateReason",
+        "StateReasonCode",
+        "LastUpdateStatus",
+        "LastUpdateStatusReason",
+        "LastUpdateStatusReasonCode",
+    }
+)
+
+# Request members that name features lambdastack does not provide.
+_UNSUPPORTED = {
+    "CodeSigningConfigArn": "Code signing",
+    "ImageConfig": "Container image configuration",
+    "TenancyConfig": "Tenant isolation",
+    "CapacityProviderConfig": "Capacity providers",
+    "DurableConfig": "Durable functions",
+    "RuntimeConfig": "Customer-managed runtimes",
+    "AcceleratorConfig": "Accelerators",
+    "PublishTo": "Publishing to LATEST_PUBLISHED",
+}
+
+
+def timestamp(now: dt.datetime | None = None) -> str:
+    """Lambda's LastModified format: 2024-01-01T00:00:00.000+0000."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+def new_revision() -> str:
+    return str(uuid.uuid4())
+
+
+def fingerprint(config: Config) -> str:
+    """Identity of a configuration and its code, ignoring bookkeeping members."""
+    stable = {k: v for k, v in config.items() if k not in _VOLATILE}
+    return hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def refuse_unsupported(params: dict[str, Any]) -> None:
+    for member, feature in _UNSUPPORTED.items():
+        if params.get(member):
+            raise errors.InvalidParameterValue(f"{feature} ({member}) is not supported by lambdastack.")
+    if params.get("FileSystemConfigs"):
+        raise errors.InvalidParameterValue("File systems (FileSystemConfigs) are not supported by lambdastack.")
+    vpc = params.get("VpcConfig") or {}
+    if vpc.get("SubnetIds") or vpc.get("SecurityGroupIds"):
+        raise errors.InvalidParameterValue("VPC networking (VpcConfig) is not supported by lambdastack.")
+
+
+def new_config(account: str, region: str, name: str, params: dict[str, Any], code: CodeRef) -> Config:
+    """The $LATEST configuration of a function being created (state members not yet set)."""
+    refuse_unsupported(params)
+    if params.get("PackageType", "Zip") != "Zip":
+        raise errors.InvalidParameterValue(
+            "Container images (PackageType Image) are not supported by lambdastack yet; "
+            "upload a .zip file archive as Code.ZipFile."
+        )
+    if not params.get("Runtime") or not params.get("Handler"):
+        raise errors.InvalidParameterValue(
+            "Runtime and Handler are mandatory parameters for functions created with deployment packages."
+        )
+    config: Config = {
+        "FunctionName": name,
+        "FunctionArn": function_arn(account, region, name),
+        "Runtime": params["Runtime"],
+        "Role": params["Role"],
+        "Handler": params["Handler"],
+        "CodeSize": code.size,
+        "Description": "",
+        "Timeout": 3,
+        "MemorySize": 128,
+        "CodeSha256": code.sha256_b64,
+        "Version": LATEST,
+        "TracingConfig": {"Mode": "PassThrough"},
+        "PackageType": "Zip",
+        "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
+    }
+    if params.get("Architectures"):
+        config["Architectures"] = list(params["Architectures"])
+    return apply_changes(config, params, creating=True)
+
+
+def apply_changes(config: Config, params: dict[str, Any], *, creating: bool = False) -> Config:
+    """A copy of `config` with the members of an UpdateFunctionConfiguration-like request applied."""
+    refuse_unsupported(params)
+    out = dict(config)
+    for member in ("Role", "Handler", "Description", "Timeout", "MemorySize", "Runtime"):
+        if member in params:
+            out[member] = params[member]
+    if "Runtime" in params:
+        check_runtime(params["Runtime"])
+    limits.check_range(params.get("MemorySize"), "memorySize", limits.MEMORY_MIN, limits.MEMORY_MAX)
+    limits.check_range(params.get("Timeout"), "timeout", limits.TIMEOUT_MIN, limits.TIMEOUT_MAX)
+    if "EphemeralStorage" in params:
+        size = params["EphemeralStorage"].get("Size")
+        limits.check_range(size, "ephemeralStorage.size", limits.EPHEMERAL_MIN, limits.EPHEMERAL_MAX)
+        out["EphemeralStorage"] = {"Size": size}
+    if "Environment" in params:
+        variables = dict(params["Environment"].get("Variables") or {})
+        check_environment(variables)
+        if variables:
+            out["Environment"] = {"Variables": variables}
+        else:
+            out.pop("Environment", None)
+    if "Layers" in params:
+        layers = check_layers(list(params["Layers"]))
+        if layers:
+            out["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in layers]
+        else:
+            out.pop("Layers", None)
+    if "TracingConfig" in params:
+        out["TracingConfig"] = {"Mode": params["TracingConfig"].get("Mode", "PassThrough")}
+    if "DeadLetterConfig" in params:
+        target = params["DeadLetterConfig"].get("TargetArn")
+        if target:
+            out["DeadLetterConfig"] = {"TargetArn": target}
+        else:
+            out.pop("DeadLetterConfig", None)
+    if "KMSKeyArn" in params:
+        if params["KMSKeyArn"]:
+            out["KMSKeyArn"] = params["KMSKeyArn"]
+        else:
+            out.pop("KMSKeyArn", None)
+    if "VpcConfig" in params:
+        out.pop("VpcConfig", None)  # only an empty VPC configuration gets this far
+    if "SnapStart" in params:
+        out["SnapStart"] = {
+            "ApplyOn": params["SnapStart"].get("ApplyOn", "None"),
+            "OptimizationStatus": "Off",
+        }
+    if "LoggingConfig" in params:
+        out["LoggingConfig"] = logging_config(out.get("LoggingConfig") or {}, params["LoggingConfig"], out)
+    return out
+
+
+def check_environment(variables: dict[str, str]) -> None:
+    reserved = sorted(k for k in variables if k in RESERVED_ENV)
+    if reserved:
+        raise errors.InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment variables you "
+            "have provided contains reserved keys that are currently not supported for modification. "
+            f"Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    measured = orjson.dumps(variables).decode()
+    if len(measured.encode()) > limits.ENV_MAX_BYTES:
+        shown = measured if len(measured) <= 256 else measured[:253] + "..."
+        raise errors.InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment variables you "
+            f"have provided exceeded the 4KB limit. String measured: {shown}"
+        )
+
+
+def check_layers(arns: list[str]) -> list[str]:
+    if len(arns) > limits.MAX_LAYERS:
+        raise errors.InvalidParameterValue(f"Cannot reference more than {limits.MAX_LAYERS} layers.")
+    names = [arn.rsplit(":", 1)[0] for arn in arns]
+    if len(set(names)) != len(names):
+        raise errors.InvalidParameterValue(
+            "Two different versions of the same layer are not allowed to be referenced in the same function."
+        )
+    return arns
+
+
+def logging_config(current: Config, given: Config, config: Config) -> Config:
+    merged = {**current, **given}
+    merged.setdefault("LogGroup", f"/aws/lambda/{config['FunctionName']}")
+    merged.setdefault("LogFormat", "Text")
+    levels = ("ApplicationLogLevel", "SystemLogLevel")
+    if merged["LogFormat"] == "Text":
+        if any(level in given for level in levels):
+            raise errors.InvalidParameterValue(
+                "Application log level and system log level can only be set when LogFormat is JSON."
+            )
+        for level in levels:
+            merged.pop(level, None)
+    else:
+        merged.setdefault("ApplicationLogLevel", "INFO")
+        merged.setdefault("SystemLogLevel", "INFO")
+    return merged
+
+
+def with_code(config: Config, code: CodeRef, architectures: list[str] | None = None) -> Config:
+    out = dict(config)
+    out["CodeSha256"] = code.sha256_b64
+    out["CodeSize"] = code.size
+    if architectures:
+        out["Architectures"] = list(architectures)
+    return out
+
+
+def touched(config: Config) -> Config:
+    """Mark a saved change: new RevisionId, new LastModified."""
+    out = dict(config)
+    out["RevisionId"] = new_revision()
+    out["LastModified"] = timestamp()
+    return out
+
+
+def as_version(config: Config, account: str, region: str, version: str, description: str | None) -> Config:
+    """The snapshot a published version keeps of $LATEST."""
+    out = touched(config)
+    out["Version"] = version
+    out["FunctionArn"] = function_arn(account, region, config["FunctionName"], version)
+    if description is not None:
+        out["Description"] = description
+    return out
+
+
+def render(config: Config, qualifier: str | None) -> Config:
+    """The configuration as returned for a request naming `qualifier` (None: unqualified)."""
+    out = dict(config)
+    base = out["FunctionArn"].rsplit(":function:", 1)[0] + ":function:" + out["FunctionName"]
+    out["FunctionArn"] = f"{base}:{qualifier}" if qualifier else base
+    return out

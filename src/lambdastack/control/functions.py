@@ -1,0 +1,242 @@
+"""Functions: create, read, list, update code and configuration, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdastack import errors
+from lambdastack.control import configuration, pagination, states
+from lambdastack.control.code import CodeRef
+from lambdastack.control.common import (
+    Deps,
+    check_revision,
+    function_not_found,
+    require_function,
+    require_latest,
+    resolve,
+)
+from lambdastack.control.names import FunctionRef, is_version_number
+from lambdastack.control.tags import check_tags
+from lambdastack.control.versions import publish_in
+from lambdastack.store.records import LATEST, FunctionRecord, VersionRecord
+
+Config = dict[str, Any]
+
+_NO_CODE = "Please provide a source for function code: lambdastack takes the .zip file inline as ZipFile."
+
+
+def _zip_from(code: dict[str, Any]) -> bytes:
+    """The inline package of a request, or a clear refusal for the sources lambdastack lacks."""
+    if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
+        raise errors.InvalidParameterValue(
+            "Deployment packages in Amazon S3 (S3Bucket/S3Key) are not supported: lambdastack has no "
+            "object store yet. Send the .zip file inline as ZipFile (aws cli: --zip-file fileb://code.zip)."
+        )
+    if code.get("ImageUri"):
+        raise errors.InvalidParameterValue(
+            "Container images (ImageUri) are not supported by lambdastack yet; send a .zip file as ZipFile."
+        )
+    data = code.get("ZipFile")
+    if not data:
+        raise errors.InvalidParameterValue(_NO_CODE)
+    return bytes(data)
+
+
+class FunctionService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # -- create ------------------------------------------------------------------------
+
+    def create(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
+        if ref.qualifier is not None:
+            raise errors.InvalidParameterValue(
+                f"Function names cannot carry a qualifier when a function is created: {ref.name}:{ref.qualifier}"
+            )
+        tags = dict(params.get("Tags") or {})
+        check_tags(tags)
+        data = _zip_from(params.get("Code") or {})
+        # Every rule on the configuration is checked before any code is stored.
+        configuration.new_config(ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0))
+        with self.deps.store.read() as tx:
+            if tx.get_function(ref.account, ref.region, ref.name) is not None:
+                raise errors.ResourceConflict(f"Function already exist: {ref.name}")
+        code = self.deps.code.put_zip(data)
+        try:
+            with self.deps.store.transaction() as tx:
+                if tx.get_function(ref.account, ref.region, ref.name) is not None:
+                    raise errors.ResourceConflict(f"Function already exist: {ref.name}")
+                config = configuration.new_config(ref.account, ref.region, ref.name, params, code)
+                accepted = states.creating(configuration.touched(config))
+                fn = FunctionRecord(ref.account, ref.region, ref.name, created=accepted["LastModified"], tags=tags)
+                latest = VersionRecord(
+                    ref.account,
+                    ref.region,
+                    ref.name,
+                    LATEST,
+                    self.deps.states.stored(accepted),
+                    code.sha256_hex,
+                )
+                tx.put_function(fn)
+                tx.put_version(latest)
+                if params.get("Publish"):
+                    version = publish_in(tx, self.deps, fn, latest, None)
+                    accepted = configuration.render(states.creating(version.config), version.version)
+        except BaseException:
+            self.deps.release_code(code.sha256_hex)
+            raise
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)
+        return accepted
+
+    # -- read --------------------------------------------------------------------------
+
+    def get(self, ref: FunctionRef, base_url: str) -> dict[str, Any]:
+        with self.deps.store.read() as tx:
+            fn = require_function(tx, ref)
+            record, _ = resolve(tx, ref)
+        out: dict[str, Any] = {
+            "Configuration": configuration.render(record.config, ref.qualifier),
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": self.deps.signer.url(base_url, record.code_sha256_hex),
+            },
+        }
+        if fn.tags:
+            out["Tags"] = dict(fn.tags)
+        if fn.reserved_concurrency is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved_concurrency}
+        return out
+
+    def get_configuration(self, ref: FunctionRef) -> Config:
+        with self.deps.store.read() as tx:
+            record, _ = resolve(tx, ref)
+        return configuration.render(record.config, ref.qualifier)
+
+    def list(
+        self,
+        account: str,
+        region: str,
+        *,
+        marker: str | None,
+        max_items: int | None,
+        all_versions: bool,
+        master_region: str | None = None,
+    ) -> dict[str, Any]:
+        if master_region is not None:
+            # Only Lambda@Edge replicas are listed by master region, and there are none here.
+            if not all_versions:
+                raise errors.InvalidParameterValue("MasterRegion requires FunctionVersion=ALL.")
+            return {"Functions": []}
+        after = pagination.decode(marker)
+        if after is not None and not (
+            isinstance(after, list) and len(after) == 2 and isinstance(after[0], str) and isinstance(after[1], int)
+        ):
+            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        size = pagination.page_size(max_items)
+        with self.deps.store.read() as tx:
+            rows = tx.list_functions(
+                account,
+                region,
+                all_versions=all_versions,
+                after=tuple(after) if after else None,
+                limit=size + 1,
+            )
+        page = rows[:size]
+        out: dict[str, Any] = {
+            "Functions": [configuration.render(r.config, r.version if all_versions else None) for r in page]
+        }
+        if len(rows) > size:
+            out["NextMarker"] = pagination.encode([page[-1].function_name, page[-1].number])
+        return out
+
+    # -- update ------------------------------------------------------------------------
+
+    def update_code(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
+        if params.get("PublishTo"):
+            raise errors.InvalidParameterValue("Publishing to LATEST_PUBLISHED is not supported by lambdastack.")
+        data = _zip_from(params)
+        with self.deps.store.read() as tx:
+            latest = require_latest(tx, ref)
+        check_revision(params.get("RevisionId"), latest.config["RevisionId"])
+        states.ensure_not_updating(latest.config, ref.arn)
+        if params.get("DryRun"):
+            checked = self.deps.code.check_zip(data)
+            preview = configuration.with_code(latest.config, checked, params.get("Architectures"))
+            return configuration.render(preview, None)
+        code = self.deps.code.put_zip(data)
+        try:
+            with self.deps.store.transaction() as tx:
+                fn = require_function(tx, ref)
+                latest = require_latest(tx, ref)
+                check_revision(params.get("RevisionId"), latest.config["RevisionId"])
+                states.ensure_not_updating(latest.config, ref.arn)
+                old_sha = latest.code_sha256_hex
+                changed = configuration.with_code(latest.config, code, params.get("Architectures"))
+                accepted = states.updating(configuration.touched(changed))
+                latest.config = self.deps.states.stored(accepted)
+                latest.code_sha256_hex = code.sha256_hex
+                tx.put_version(latest)
+                if params.get("Publish"):
+                    version = publish_in(tx, self.deps, fn, latest, None)
+                    accepted = configuration.render(states.updating(version.config), version.version)
+        except BaseException:
+            self.deps.release_code(code.sha256_hex)
+            raise
+        if old_sha != code.sha256_hex:
+            self.deps.release_code(old_sha)
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)
+        return accepted
+
+    def update_configuration(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
+        with self.deps.store.transaction() as tx:
+            latest = require_latest(tx, ref)
+            check_revision(params.get("RevisionId"), latest.config["RevisionId"])
+            states.ensure_not_updating(latest.config, ref.arn)
+            changed = configuration.apply_changes(latest.config, params)
+            accepted = states.updating(configuration.touched(changed))
+            latest.config = self.deps.states.stored(accepted)
+            tx.put_version(latest)
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)
+        return accepted
+
+    # -- delete ------------------------------------------------------------------------
+
+    def delete(self, ref: FunctionRef) -> None:
+        if ref.qualifier is None:
+            self._delete_function(ref)
+        elif ref.qualifier == LATEST:
+            raise errors.InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
+        elif not is_version_number(ref.qualifier):
+            raise errors.InvalidParameterValue(
+                f"Deletion of aliases is not supported by DeleteFunction: use DeleteAlias for {ref.qualifier}."
+            )
+        else:
+            self._delete_version(ref, ref.qualifier)
+
+    def _delete_function(self, ref: FunctionRef) -> None:
+        with self.deps.store.transaction() as tx:
+            require_function(tx, ref)
+            shas = {v.code_sha256_hex for v in tx.list_versions(ref.account, ref.region, ref.name)}
+            tx.delete_function(ref.account, ref.region, ref.name)
+        for sha in shas:
+            self.deps.release_code(sha)
+        self.deps.events.function_deleted(ref.account, ref.region, ref.name)
+
+    def _delete_version(self, ref: FunctionRef, version: str) -> None:
+        with self.deps.store.transaction() as tx:
+            require_function(tx, ref)
+            record = tx.get_version(ref.account, ref.region, ref.name, version)
+            if record is None:
+                raise function_not_found(ref, version)
+            using = [
+                a.name
+                for a in tx.list_aliases(ref.account, ref.region, ref.name)
+                if a.function_version == version or version in a.weights
+            ]
+            if using:
+                raise errors.ResourceConflict(
+                    f"Unable to delete version because the following aliases reference it: [{', '.join(using)}]"
+                )
+            tx.delete_version(ref.account, ref.region, ref.name, version)
+        self.deps.release_code(record.code_sha256_hex)
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)

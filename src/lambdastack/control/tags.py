@@ -1,0 +1,58 @@
+"""Tags on functions, addressed by the function's full ARN as Lambda addresses them."""
+
+from __future__ import annotations
+
+from lambdastack import errors
+from lambdastack.control.common import Deps, require_function
+from lambdastack.control.limits import MAX_TAGS
+from lambdastack.control.names import FunctionRef, parse_resource_arn
+
+
+def check_tags(tags: dict[str, str]) -> None:
+    for key in tags:
+        if key.lower().startswith("aws:"):
+            raise errors.InvalidParameterValue(f"Tag keys starting with 'aws:' are reserved: {key}")
+    if len(tags) > MAX_TAGS:
+        raise errors.InvalidParameterValue(
+            f"Number of tags exceeds resource tag limit: a resource can have at most {MAX_TAGS} tags."
+        )
+
+
+class TagService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def _function(self, resource: str, account: str, region: str) -> FunctionRef:
+        arn = parse_resource_arn(resource)
+        if arn.kind != "function":
+            raise errors.ResourceNotFound(f"Resource not found: {resource}")
+        if arn.qualifier is not None:
+            raise errors.InvalidParameterValue(
+                f"Tags apply to functions, not to versions or aliases; use the unqualified ARN: {resource}"
+            )
+        if arn.account != account or arn.region != region:
+            raise errors.ResourceNotFound(f"Function not found: {resource}")
+        return FunctionRef(account, region, arn.name)
+
+    def tag(self, resource: str, account: str, region: str, tags: dict[str, str]) -> None:
+        ref = self._function(resource, account, region)
+        with self.deps.store.transaction() as tx:
+            fn = require_function(tx, ref)
+            merged = {**fn.tags, **tags}
+            check_tags(merged)
+            fn.tags = merged
+            tx.put_function(fn)
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)
+
+    def untag(self, resource: str, account: str, region: str, keys: list[str]) -> None:
+        ref = self._function(resource, account, region)
+        with self.deps.store.transaction() as tx:
+            fn = require_function(tx, ref)
+            fn.tags = {k: v for k, v in fn.tags.items() if k not in set(keys)}
+            tx.put_function(fn)
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)
+
+    def list(self, resource: str, account: str, region: str) -> dict[str, str]:
+        ref = self._function(resource, account, region)
+        with self.deps.store.read() as tx:
+            return dict(require_function(tx, ref).tags)

@@ -1,0 +1,99 @@
+"""The store interface: what control needs from metadata storage, whatever the database.
+
+`SqliteStore` fills it for the embedded deployment; a PostgreSQL store fills it for the
+cluster. Read-check-write sequences (RevisionId and CodeSha256 preconditions, version
+numbering, the unreserved-concurrency floor) run inside one `transaction()` so that they
+are atomic against every other writer.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from lambdastack.store.records import AliasRecord, FunctionRecord, VersionRecord
+
+
+class Reader(Protocol):
+    def get_function(self, account: str, region: str, name: str) -> FunctionRecord | None: ...
+
+    def get_version(self, account: str, region: str, name: str, version: str) -> VersionRecord | None: ...
+
+    def get_alias(self, account: str, region: str, name: str, alias: str) -> AliasRecord | None: ...
+
+
+class Transaction(Reader, Protocol):
+    """Domain reads and writes that commit together or not at all."""
+
+    def list_functions(
+        self, account: str, region: str, *, all_versions: bool, after: tuple[str, int] | None, limit: int
+    ) -> list[VersionRecord]:
+        """Versions ordered by (function name, version number) and strictly after `after`.
+
+        Only $LATEST of each function unless `all_versions`.
+        """
+        ...
+
+    def list_versions(
+        self, account: str, region: str, name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[VersionRecord]:
+        """$LATEST (number 0) first, then published versions ascending."""
+        ...
+
+    def list_aliases(
+        self,
+        account: str,
+        region: str,
+        name: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[AliasRecord]: ...
+
+    def put_function(self, record: FunctionRecord) -> None:
+        """Insert or replace the function-level record (never touches versions or aliases)."""
+        ...
+
+    def delete_function(self, account: str, region: str, name: str) -> None:
+        """Delete a function with all its versions and aliases."""
+        ...
+
+    def put_version(self, record: VersionRecord) -> None: ...
+
+    def delete_version(self, account: str, region: str, name: str, version: str) -> None: ...
+
+    def put_alias(self, record: AliasRecord) -> None: ...
+
+    def delete_alias(self, account: str, region: str, name: str, alias: str) -> None: ...
+
+    def function_count(self, account: str, region: str) -> int: ...
+
+    def total_code_size(self, account: str, region: str) -> int:
+        """Sum of CodeSize over every version of every function, as Lambda counts storage."""
+        ...
+
+    def reserved_concurrency_total(self, account: str, region: str, *, excluding: str | None = None) -> int: ...
+
+    def code_in_use(self, sha256_hex: str) -> bool: ...
+
+
+class Store(Reader, Protocol):
+    """Metadata storage. The plain read methods are thread-safe and may be called anywhere."""
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (idempotent)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction: commits when the block ends, rolls back if it raises."""
+        ...
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A consistent read-only snapshot (writes inside it are an error)."""
+        ...
+
+    def referenced_code(self) -> set[str]:
+        """SHA-256 (hex) of every code package some version still uses."""
+        ...
+
+    def close(self) -> None: ...

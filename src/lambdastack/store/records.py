@@ -1,0 +1,62 @@
+"""What the store keeps: functions, their versions and their aliases.
+
+Records are plain values. `VersionRecord.config` holds the FunctionConfiguration members
+under the names Lambda gives them (Runtime, Handler, MemorySize, Timeout, Environment,
+CodeSha256, RevisionId, State, ...), so that what the API returns and what the engine
+runs are read from the same place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LATEST = "$LATEST"
+
+
+@dataclass
+class FunctionRecord:
+    """Function-level data shared by all versions of one function."""
+
+    account: str
+    region: str
+    name: str
+    created: str
+    # The highest version number ever published; numbers are never reused.
+    last_version: int = 0
+    # None when the function has no reserved concurrency.
+    reserved_concurrency: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VersionRecord:
+    """$LATEST or one published version: an immutable code + configuration snapshot."""
+
+    account: str
+    region: str
+    function_name: str
+    version: str
+    config: dict[str, Any]
+    code_sha256_hex: str
+    # Hash of the code and configuration a published version was made from; PublishVersion
+    # compares it to decide whether anything changed. Empty for $LATEST.
+    fingerprint: str = ""
+
+    @property
+    def number(self) -> int:
+        """0 for $LATEST, else the version number: the order versions are listed in."""
+        return 0 if self.version == LATEST else int(self.version)
+
+
+@dataclass
+class AliasRecord:
+    account: str
+    region: str
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    # Additional version -> share of traffic (0.0..1.0); the primary gets the remainder.
+    weights: dict[str, float] = field(default_factory=dict)
+    revision_id: str = ""
