@@ -10,6 +10,7 @@ from lambdastack import __version__
 from lambdastack.api.asgi import LambdaApi
 from lambdastack.api.internal import code_download_route, health_route
 from lambdastack.api.operations import build_operations
+from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
@@ -18,6 +19,8 @@ from lambdastack.control.common import Deps
 from lambdastack.control.events import Events
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.states import States
+from lambdastack.engine import Engine
+from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.store.sqlite import SqliteStore
 
 
@@ -42,19 +45,25 @@ def build_app(settings: Settings) -> LambdaApi:
     # One thread runs every control-plane change: SQLite writes and zip unpacking stay off
     # the event loop, and changes are applied one after the other.
     control_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
+    deps = control.deps
+    engine = Engine(settings, deps.store, deps.code, deps.events)
 
     def describe() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+        return {"status": "ok", "version": __version__, **engine.describe()}
 
     async def on_startup() -> None:
         await asyncio.get_running_loop().run_in_executor(control_thread, control.start)
+        await engine.start()
 
     async def on_shutdown() -> None:
+        await engine.stop()
         await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
         control_thread.shutdown(wait=True)
 
+    operations = build_operations(control, control_thread)
+    operations.update(invoke_operations.handlers(engine.service))
     return LambdaApi(
-        operations=build_operations(control, control_thread),
+        operations=operations,
         internal={
             "/_lambdastack/health": health_route(describe),
             CODE_ROUTE: code_download_route(control.deps.signer, control.deps.code.zip_path),
@@ -63,4 +72,5 @@ def build_app(settings: Settings) -> LambdaApi:
         default_region=settings.region,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        request_limits={"Invoke": SYNC_PAYLOAD_LIMIT},
     )

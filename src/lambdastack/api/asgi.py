@@ -127,7 +127,6 @@ class LambdaApi:
             )
             if operation.name == "DeleteFunction":
                 status, out_body = 204, b""
-            request_id = (result or {}).get("__request_id__", request_id)
         except errors.LambdaError as e:
             status, out_headers, out_body = self.writer.error(e)
         except Exception:

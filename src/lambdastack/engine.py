@@ -1,0 +1,114 @@
+"""The execution side of the platform, composed: isolation, workers, invocation, async queue.
+
+It subscribes to control's change notifications, so that cached versions are dropped and
+environments of a changed function are retired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from lambdastack.config import Settings
+from lambdastack.control import runtimes as control_runtimes
+from lambdastack.control.code import CodeStore
+from lambdastack.control.events import Events
+from lambdastack.invoke.async_invoker import AsyncInvoker
+from lambdastack.invoke.resolver import Resolver
+from lambdastack.invoke.service import InvokeService
+from lambdastack.observe.logs import LogStore
+from lambdastack.placement.local import LocalPlacement
+from lambdastack.sandbox import cgroups, detect, seccomp
+from lambdastack.store.base import Store
+from lambdastack.store.queue import SqliteEventQueue
+from lambdastack.worker.runtimes import discover_pythons, server_python
+from lambdastack.worker.worker import Worker, WorkerConfig
+
+log = logging.getLogger("lambdastack")
+
+CUSTOM_RUNTIMES = {"provided.al2", "provided.al2023"}
+
+
+class Engine:
+    def __init__(self, settings: Settings, store: Store, code: CodeStore, events: Events) -> None:
+        self.settings = settings
+        self.isolation = detect.choose(settings.isolation)
+        self.cgroups = cgroups.detect() if os.geteuid() == 0 and self.isolation != "userns" else None
+        try:
+            seccomp.compile_filter()
+            self.seccomp = True
+        except OSError as e:
+            log.warning("no seccomp filter for environments: %s", e)
+            self.seccomp = False
+        self.pythons = discover_pythons()
+        control_runtimes.SUPPORTED = set(self.pythons) | CUSTOM_RUNTIMES
+        self.logs = LogStore(settings.data_dir / "logs")
+        self.worker = Worker(
+            WorkerConfig(
+                isolation=self.isolation,
+                data_dir=settings.data_dir,
+                idle_timeout=settings.idle_timeout,
+                runtimes={name: p.executable for name, p in self.pythons.items()},
+                exec_python=server_python().executable,
+            ),
+            self.cgroups,
+            self.logs.append,
+        )
+        self.queue = SqliteEventQueue(settings.data_dir / "queue.db")
+        self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code.unpacked_path, self.queue)
+        self.async_invoker = AsyncInvoker(self.queue, self.service)
+        self.service.on_enqueued = self.async_invoker.notify
+        self._loop: asyncio.AbstractEventLoop | None = None
+        events.on_function_changed(self._changed)
+        events.on_function_deleted(self._changed)
+
+    @property
+    def isolation_label(self) -> str:
+        parts = [self.isolation]
+        if self.cgroups is not None:
+            parts.append("cgroups")
+        if self.seccomp:
+            parts.append("seccomp")
+        return "+".join(parts)
+
+    def _changed(self, account: str, region: str, name: str) -> None:
+        """Called on control's thread after a commit: hop to the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._forget, account, region, name)
+
+    def _forget(self, account: str, region: str, name: str) -> None:
+        self.service.forget(account, region, name)
+        prefix = f"{account}:{region}:{name}:"
+        self.worker.retire(lambda key: key.startswith(prefix))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self.isolation == "process":
+            log.warning(
+                "ISOLATION IS OFF: this host offers neither namespaces nor user namespaces; functions run as "
+                "plain processes with rlimits only. Do not run untrusted code here."
+            )
+        if self.cgroups is not None:
+            swept = await asyncio.to_thread(self.cgroups.sweep)
+            if swept:
+                log.info("removed %d environment cgroups left by servers that are gone", swept)
+        log.info("isolation: %s; runtimes: %s", self.isolation_label, ", ".join(self.pythons))
+        await self.worker.start()
+        await self.async_invoker.start()
+
+    async def stop(self) -> None:
+        await self.async_invoker.stop()
+        await self.worker.stop()
+        await asyncio.to_thread(self.queue.close)
+        self.logs.close()
+        if self.cgroups is not None:
+            self.cgroups.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "isolation": self.isolation_label,
+            "runtimes": sorted(set(self.pythons) | CUSTOM_RUNTIMES),
+            "environments": len(self.worker.environments()),
+        }

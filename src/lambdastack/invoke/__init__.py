@@ -1,0 +1,1 @@
+"""Invocation: qualifier → version, admission, the synchronous path and the asynchronous queue."""

@@ -1,0 +1,160 @@
+"""The Invoke operation: synchronous, asynchronous (`Event`) and `DryRun` invocations."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lambdastack import errors
+from lambdastack.api.context import RequestContext
+from lambdastack.invoke.resolver import Resolver, Target
+from lambdastack.invoke.specs import environment_spec
+from lambdastack.placement.local import LocalPlacement
+from lambdastack.store.queue import QueuedEvent, SqliteEventQueue
+from lambdastack.store.records import VersionRecord
+from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
+from lambdastack.worker.worker import EnvironmentStartError
+
+log = logging.getLogger("lambdastack.invoke")
+
+SYNC_PAYLOAD_LIMIT = 6_291_456
+EVENT_PAYLOAD_LIMIT = 1_048_576
+CLIENT_CONTEXT_LIMIT = 3583
+LOG_TAIL_BYTES = 4096
+
+
+def trace_id() -> str:
+    """An X-Ray trace header, as Lambda passes one to every invocation."""
+    raw = os.urandom(20).hex()
+    return f"Root=1-{int(time.time()):08x}-{raw[:24]};Parent={raw[24:40]};Sampled=0"
+
+
+def check_json(payload: bytes) -> None:
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(payload)  # what orjson refuses but JSON allows (integers beyond 64 bits)
+        except ValueError as e:
+            raise errors.InvalidRequestContent(f"Could not parse request body into json: Could not parse payload "
+                                               f"into json: {e}")
+
+
+class InvokeService:
+    def __init__(
+        self,
+        resolver: Resolver,
+        placement: LocalPlacement,
+        code_path: Callable[[str], Path],
+        queue: SqliteEventQueue,
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.resolver = resolver
+        self.placement = placement
+        self.code_path = code_path
+        self.queue = queue
+        self.on_enqueued = on_enqueued
+        self._specs: dict[str, EnvironmentSpec] = {}
+
+    def forget(self, account: str, region: str, name: str) -> None:
+        """The function changed: drop what was cached about it."""
+        self.resolver.invalidate(account, region, name)
+        prefix = f"{account}:{region}:{name}:"
+        for key in [k for k in self._specs if k.startswith(prefix)]:
+            del self._specs[key]
+
+    def spec(self, record: VersionRecord) -> EnvironmentSpec:
+        key = f"{record.account}:{record.region}:{record.function_name}:{record.version}:" \
+              f"{record.config.get('RevisionId')}"
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = environment_spec(record, self.code_path)
+        return spec
+
+    # ------------------------------------------------------------------ the API operation
+
+    async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        invocation_type = params.get("InvocationType") or "RequestResponse"
+        payload: bytes = params.get("Payload") or b""
+        if not payload.strip():
+            payload = b"{}"
+        if invocation_type == "Event" and len(payload) > EVENT_PAYLOAD_LIMIT:
+            raise errors.RequestTooLarge(
+                f"Request must be smaller than {EVENT_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+            )
+        target = self.resolver.resolve(params["FunctionName"], params.get("Qualifier"), ctx.account, ctx.region)
+        self._check_state(target)
+        check_json(payload)
+        client_context = self._client_context(params.get("ClientContext"))
+        if invocation_type == "DryRun":
+            return {"StatusCode": 204, "ExecutedVersion": target.executed_version}
+        if invocation_type == "Event":
+            await self.queue.put(QueuedEvent(
+                request_id=ctx.request_id, account=ctx.account, region=ctx.region,
+                function_name=target.version.function_name, qualifier=params.get("Qualifier") or _qualifier(target),
+                payload=payload,
+            ))
+            self.on_enqueued()
+            return {"StatusCode": 202}
+        outcome = await self.run(target, ctx.request_id, payload, client_context)
+        result: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": target.executed_version,
+            "Payload": outcome.payload,
+        }
+        if outcome.function_error:
+            result["FunctionError"] = outcome.function_error
+        if params.get("LogType") == "Tail":
+            result["LogResult"] = base64.b64encode(outcome.log[-LOG_TAIL_BYTES:]).decode()
+        return result
+
+    async def run(
+        self, target: Target, request_id: str, payload: bytes, client_context: str | None = None
+    ) -> InvokeOutcome:
+        spec = self.spec(target.version)
+        inv = Invocation(
+            request_id=request_id, payload=payload, invoked_arn=target.invoked_arn,
+            client_context=client_context, trace_id=trace_id(),
+        )
+        try:
+            return await self.placement.invoke(spec, inv)
+        except EnvironmentStartError as e:
+            raise errors.ServiceError(str(e))
+
+    @staticmethod
+    def _check_state(target: Target) -> None:
+        state = target.version.config.get("State") or "Active"
+        if state != "Active":
+            raise errors.ResourceConflict(
+                "The operation cannot be performed at this time. The function is currently in the following "
+                f"state: {state}"
+            )
+
+    @staticmethod
+    def _client_context(value: str | None) -> str | None:
+        if not value:
+            return None
+        if len(value) > CLIENT_CONTEXT_LIMIT:
+            raise errors.InvalidParameterValue(
+                f"Client context must be smaller than {CLIENT_CONTEXT_LIMIT} bytes once encoded in base64"
+            )
+        try:
+            decoded = base64.b64decode(value, validate=True)
+            json.loads(decoded)
+        except (binascii.Error, ValueError):
+            raise errors.InvalidParameterValue("Client context must be a valid Base64-encoded JSON object.")
+        return decoded.decode()
+
+
+def _qualifier(target: Target) -> str | None:
+    version = target.version.version
+    return None if version == "$LATEST" else version

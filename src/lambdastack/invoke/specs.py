@@ -1,0 +1,44 @@
+"""From a stored version to what a worker needs to run it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from lambdastack.store.records import VersionRecord
+from lambdastack.worker.spec import EnvironmentSpec
+
+CodePath = Callable[[str], Path]
+
+
+def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentSpec:
+    config = record.config
+    runtime = config.get("Runtime") or ""
+    argv: tuple[str, ...] | None = None
+    if runtime.startswith("provided"):
+        argv = ("/var/task/bootstrap",)
+    logging_config = config.get("LoggingConfig") or {}
+    key = f"{record.account}:{record.region}:{record.function_name}:{record.version}:{config.get('RevisionId')}"
+    return EnvironmentSpec(
+        key=key,
+        function_name=record.function_name,
+        version=record.version,
+        runtime=runtime,
+        handler=config.get("Handler"),
+        memory_mb=int(config.get("MemorySize") or 128),
+        timeout_s=int(config.get("Timeout") or 3),
+        ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
+        region=record.region,
+        account=record.account,
+        code_dir=code_path(record.code_sha256_hex),
+        environment=dict((config.get("Environment") or {}).get("Variables") or {}),
+        log_format=logging_config.get("LogFormat") or "Text",
+        log_level=logging_config.get("ApplicationLogLevel"),
+        log_group=logging_config.get("LogGroup") or "",
+        argv=argv,
+        architecture=(config.get("Architectures") or ["x86_64"])[0],
+    )
+
+
+def spec_key_prefix(account: str, region: str, name: str) -> str:
+    return f"{account}:{region}:{name}:"

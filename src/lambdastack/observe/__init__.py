@@ -1,0 +1,1 @@
+"""Observability: function logs, metrics, traces and billing records."""

@@ -1,0 +1,66 @@
+"""Function logs, kept as Lambda keeps them: per function (log group) and environment (stream).
+
+Each stream is a file of JSON lines, one log event per line (`{"timestamp": ms, "message":
+text}`), under `<data_dir>/logs/<account>/<region>/<function>/<stream>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+OPEN_FILES = 128
+
+
+class LogStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: collections.OrderedDict[Path, IO[bytes]] = collections.OrderedDict()
+
+    def path(self, account: str, region: str, function: str, stream: str) -> Path:
+        safe_stream = stream.replace("..", "__")
+        return self.root / account / region / function / f"{safe_stream}.jsonl"
+
+    def append(self, account: str, region: str, function: str, stream: str, data: bytes) -> None:
+        if not data:
+            return
+        now = int(time.time() * 1000)
+        text = data.decode("utf-8", errors="replace")
+        lines = text.splitlines()
+        out = b"".join(orjson.dumps({"timestamp": now, "message": line}) + b"\n" for line in lines)
+        self._file(self.path(account, region, function, stream)).write(out)
+
+    def _file(self, path: Path) -> IO[bytes]:
+        f = self._files.get(path)
+        if f is not None:
+            self._files.move_to_end(path)
+            return f
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends, closed on eviction
+        self._files[path] = f
+        if len(self._files) > OPEN_FILES:
+            _, oldest = self._files.popitem(last=False)
+            oldest.close()
+        return f
+
+    def read(self, account: str, region: str, function: str) -> list[dict[str, object]]:
+        """Every event of a function's log group, oldest first."""
+        folder = self.root / account / region / function
+        events: list[dict[str, object]] = []
+        for path in sorted(folder.rglob("*.jsonl")) if folder.exists() else ():
+            stream = str(path.relative_to(folder))[: -len(".jsonl")]
+            for line in path.read_bytes().splitlines():
+                event = orjson.loads(line)
+                event["logStreamName"] = stream
+                events.append(event)
+        events.sort(key=lambda e: e["timestamp"])  # type: ignore[arg-type,return-value]
+        return events
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()

@@ -1,0 +1,1 @@
+"""Placement: which worker runs an invocation (this process's, or a worker node's)."""
