@@ -38,7 +38,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         value = str(value).lower()
     elif isinstance(value, bytes):
-        value = "java.nio.HeapByteBuffer[pos=0 lim=%d cap=%d]" % (len(value), len(value))
+        value = f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
     elif isinstance(value, dict | list):
         value = _abbrev(value)
     return f"'{value}'"
@@ -129,9 +129,8 @@ class Validator:
                 if problems:
                     reasons = sorted({p.split("failed to satisfy constraint: ", 1)[-1] for p in problems})
                     fail(f"Map {which} must satisfy constraint: [" + ", ".join(reasons) + "]")
-        elif kind == "blob":
-            if isinstance(value, bytes | bytearray):
-                if "min" in shape and len(value) < shape["min"]:
-                    fail(f"Member must have length greater than or equal to {shape['min']}")
-                if "max" in shape and len(value) > shape["max"]:
-                    fail(f"Member must have length less than or equal to {shape['max']}")
+        elif kind == "blob" and isinstance(value, bytes | bytearray):
+            if "min" in shape and len(value) < shape["min"]:
+                fail(f"Member must have length greater than or equal to {shape['min']}")
+            if "max" in shape and len(value) > shape["max"]:
+                fail(f"Member must have length less than or equal to {shape['max']}")

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -98,8 +99,30 @@ def _resolve_link(path: str, target: str, links: dict[str, str]) -> bool:
     return True
 
 
+def _declared_entries(data: bytes) -> int | None:
+    """The entry count the end-of-central-directory record announces (None if unreadable).
+
+    Read before the central directory is parsed, so that an archive announcing millions of
+    entries costs nothing to refuse.
+    """
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if at < 0 or at + 22 > len(data):
+        return None
+    (count,) = struct.unpack_from("<H", data, at + 10)
+    if count != 0xFFFF or at < 20 or data[at - 20 : at - 16] != b"PK\x06\x07":
+        return int(count)
+    (record,) = struct.unpack_from("<Q", data, at - 12)
+    if record + 40 > len(data) or data[record : record + 4] != b"PK\x06\x06":
+        return None
+    (count64,) = struct.unpack_from("<Q", data, record + 32)
+    return int(count64)
+
+
 def inspect(data: bytes) -> tuple[zipfile.ZipFile, list[Entry]]:
     """Structural checks (names, types, duplicates, symlinks, declared sizes)."""
+    announced = _declared_entries(data)
+    if announced is not None and announced > MAX_ENTRIES:
+        raise _refuse(f"The package has {announced} entries; at most {MAX_ENTRIES} are allowed.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()

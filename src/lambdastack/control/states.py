@@ -30,7 +30,6 @@ def creating(config: Config) -> Config:
         StateReasonCode="Creating",
         LastUpdateStatus="InProgress",
         LastUpdateStatusReason=CREATING,
-        LastUpdateStatusReasonCode="Creating",
     )
     return out
 
