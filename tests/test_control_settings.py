@@ -130,7 +130,7 @@ def test_unreserved_floor(lam: Any) -> None:
 
 
 def test_account_settings(server: Any) -> None:
-    client = server.client(region="ca-central-1")
+    client = server.client(region="ca-west-1")
     with checked(client):
         before = client.get_account_settings()
         assert before["AccountLimit"] == {
