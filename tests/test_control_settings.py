@@ -146,3 +146,18 @@ def test_account_settings(server: Any) -> None:
         after = client.get_account_settings()["AccountUsage"]
         # Each version counts towards code storage, as on Lambda.
         assert after == {"TotalCodeSize": 2 * fn["CodeSize"], "FunctionCount": 1}
+
+
+def test_account_concurrency_is_configurable(private_server: Any) -> None:
+    srv = private_server("--account-concurrency", "150")
+    client = srv.client()
+    with checked(client):
+        limits = client.get_account_settings()["AccountLimit"]
+        assert (limits["ConcurrentExecutions"], limits["UnreservedConcurrentExecutions"]) == (150, 150)
+        name = new_function(client)["FunctionName"]
+        code, _, status = error_of(
+            client.put_function_concurrency, FunctionName=name, ReservedConcurrentExecutions=51
+        )
+        assert (code, status) == ("InvalidParameterValueException", 400)
+        client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=50)
+        assert client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 100
