@@ -109,6 +109,6 @@ class Engine:
     def describe(self) -> dict[str, Any]:
         return {
             "isolation": self.isolation_label,
-            "runtimes": sorted(set(self.pythons) | CUSTOM_RUNTIMES),
+            "runtimes": [*self.pythons, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
         }

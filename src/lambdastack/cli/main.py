@@ -27,6 +27,28 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def _status(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = args.url.rstrip("/") + "/_lambdastack/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            health = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as e:
+        print(f"lambdastack is not answering at {args.url}: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(health, indent=2))
+        return 0
+    print(f"lambdastack {health.get('version')} at {args.url}: {health.get('status')}")
+    print(f"  isolation     {health.get('isolation', 'unknown')}")
+    print(f"  runtimes      {', '.join(health.get('runtimes', []))}")
+    print(f"  environments  {health.get('environments', 0)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lambdastack", description="A self-hosted AWS Lambda.")
     parser.add_argument("--version", action="version", version=f"lambdastack {__version__}")
@@ -53,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
+
+    status = commands.add_parser("status", help="show a running server's health, isolation and runtimes")
+    status.add_argument("--url", default="http://127.0.0.1:9000")
+    status.add_argument("--json", action="store_true", help="print the raw health document")
+    status.set_defaults(func=_status)
     return parser
 
 
