@@ -19,7 +19,7 @@ OPEN_FILES = 128
 class LogStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._files: collections.OrderedDict[Path, IO[bytes]] = collections.OrderedDict()
+        self._files: collections.OrderedDict[tuple[str, str, str, str], IO[bytes]] = collections.OrderedDict()
 
     def path(self, account: str, region: str, function: str, stream: str) -> Path:
         safe_stream = stream.replace("..", "__")
@@ -32,16 +32,17 @@ class LogStore:
         text = data.decode("utf-8", errors="replace")
         lines = text.splitlines()
         out = b"".join(orjson.dumps({"timestamp": now, "message": line}) + b"\n" for line in lines)
-        self._file(self.path(account, region, function, stream)).write(out)
+        self._file((account, region, function, stream)).write(out)
 
-    def _file(self, path: Path) -> IO[bytes]:
-        f = self._files.get(path)
+    def _file(self, key: tuple[str, str, str, str]) -> IO[bytes]:
+        f = self._files.get(key)
         if f is not None:
-            self._files.move_to_end(path)
+            self._files.move_to_end(key)
             return f
+        path = self.path(*key)
         path.parent.mkdir(parents=True, exist_ok=True)
         f = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends, closed on eviction
-        self._files[path] = f
+        self._files[key] = f
         if len(self._files) > OPEN_FILES:
             _, oldest = self._files.popitem(last=False)
             oldest.close()
