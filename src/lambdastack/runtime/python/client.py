@@ -19,7 +19,7 @@ XRAY_CAUSE_HEADER = "Lambda-Runtime-Function-XRay-Error-Cause"
 MAX_XRAY_CAUSE = 1024 * 1024  # a larger X-Ray cause is not sent
 
 _MAX_HEAD = 1024 * 1024
-_RECV_SIZE = 64 * 1024  # larger reads cost an mmap per call
+_RECV_SIZE = 64 * 1024  # a larger buffer would cost an mmap and munmap per read
 _COALESCE = 64 * 1024  # bodies up to this size go out in the same send as the head
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)  # a closed peer must not raise SIGPIPE
 _TRIM = " \t\r\n\x0b\x0c"
@@ -90,8 +90,6 @@ class RuntimeClient(object):
         self._sockaddr: Optional[Tuple[Any, Any]] = None
         self._sock: Optional[socket.socket] = None
         self._pending = b""
-        self._rbuf = bytearray(_RECV_SIZE)
-        self._rview = memoryview(self._rbuf)
         agent = user_agent or "lambdastack-python/%d.%d.%d" % sys.version_info[:3]
         self._common = "Host: %s\r\nUser-Agent: %s\r\n" % (address, agent)
         self._next_head = self._head("GET", API_PREFIX + "/invocation/next", "", None).encode()
@@ -158,10 +156,6 @@ class RuntimeClient(object):
                 "Failed to post %s. Http response code: %d. %s" % (what, status, reply.decode("utf-8", "replace"))
             )
 
-    def _recv(self, sock: socket.socket) -> bytes:
-        n = sock.recv_into(self._rbuf)
-        return self._rview[:n].tobytes()
-
     def _connect(self) -> socket.socket:
         if self._sockaddr is None:
             family, _, _, _, sockaddr = socket.getaddrinfo(self._host, self._port, 0, socket.SOCK_STREAM)[0]
@@ -211,7 +205,7 @@ class RuntimeClient(object):
             end = buf.find(b"\r\n\r\n")
             while end < 0:
                 try:
-                    chunk = self._recv(sock)
+                    chunk = sock.recv(_RECV_SIZE)
                 except ConnectionResetError:
                     if not buf:
                         raise _Stale()
@@ -262,7 +256,7 @@ class RuntimeClient(object):
         if closing and status not in (204, 304):
             parts = [buf]
             while True:
-                chunk = self._recv(sock)
+                chunk = sock.recv(_RECV_SIZE)
                 if not chunk:
                     return b"".join(parts), b""
                 parts.append(chunk)
@@ -283,7 +277,7 @@ class RuntimeClient(object):
         return bytes(data), b""
 
     def _fill(self, sock: socket.socket, buf: bytes) -> bytes:
-        chunk = self._recv(sock)
+        chunk = sock.recv(_RECV_SIZE)
         if not chunk:
             raise RuntimeApiError("Runtime API closed the connection during a chunked body")
         return buf + chunk

@@ -6,10 +6,41 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 # W3C trace-context members that `LambdaContext.w3c()` exposes from the client context.
 W3C_ALLOWED_FIELDS = ("traceparent", "tracestate", "baggage")
+
+_FUNCTION_VARIABLES = (
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+)
+
+
+def _function_variables_reader() -> Callable[[], List[Optional[str]]]:
+    """Reads the five variables every context copies, as they are at each invocation.
+
+    On POSIX, os.environ keeps its items in a dict of encoded bytes that every change updates;
+    a lookup there costs a fraction of `os.environ.get`, which matters on every invocation.
+    """
+    data = getattr(os.environ, "_data", None)
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    if os.name != "posix" or not isinstance(data, dict):
+        return lambda: [os.environ.get(name) for name in _FUNCTION_VARIABLES]
+    keys = [name.encode(encoding, errors) for name in _FUNCTION_VARIABLES]
+    lookup = data.get
+
+    def read() -> List[Optional[str]]:
+        values = [lookup(key) for key in keys]
+        return [None if v is None else v.decode(encoding, errors) for v in values]
+
+    return read
+
+
+_read_function_variables = _function_variables_reader()
 
 
 class LambdaContext(object):
@@ -22,14 +53,15 @@ class LambdaContext(object):
         invoked_function_arn: Optional[str] = None,
         tenant_id: Optional[str] = None,
     ) -> None:
-        getenv = os.environ.get
         self.aws_request_id = invoke_id
-        self.log_group_name = getenv("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = getenv("AWS_LAMBDA_LOG_STREAM_NAME")
-        self.function_name = getenv("AWS_LAMBDA_FUNCTION_NAME")
-        # A string, as the managed runtime has it.
-        self.memory_limit_in_mb = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.function_version = getenv("AWS_LAMBDA_FUNCTION_VERSION")
+        # memory_limit_in_mb is a string, as the managed runtime has it.
+        (
+            self.log_group_name,
+            self.log_stream_name,
+            self.function_name,
+            self.memory_limit_in_mb,
+            self.function_version,
+        ) = _read_function_variables()
         self.invoked_function_arn = invoked_function_arn
         self.tenant_id = tenant_id
         self._w3c_fields = _pop_w3c(client_context) if client_context else {}
