@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -218,6 +219,7 @@ class Run:
     stdout: str
     stderr: str
     returncode: int | None
+    frames: list[tuple[int, str]] = field(default_factory=list)  # (type, message) from the telemetry descriptor
 
 
 def write_task(task: Path, files: dict[str, str]) -> None:
@@ -257,17 +259,28 @@ def run_function(
     env: dict[str, str] | None = None,
     ric: bool = False,
     exits: bool = False,
+    telemetry: bool = False,
 ) -> Run:
-    """Start the runtime, wait for `posts` posts (or its exit, for init errors), then stop it."""
+    """Start the runtime, wait for `posts` posts (or its exit, for init errors), then stop it.
+
+    With telemetry, log records go as frames to a pipe named by `_LAMBDA_TELEMETRY_LOG_FD`.
+    """
     task.mkdir(parents=True, exist_ok=True)
     write_task(task, files)
+    environ = runtime_env(api, task, env, ric)
+    read_end, write_end = os.pipe() if telemetry else (-1, -1)
+    if telemetry:
+        environ["_LAMBDA_TELEMETRY_LOG_FD"] = str(write_end)
     proc = subprocess.Popen(
         runtime_command(python, handler, ric),
         cwd=task,
-        env=runtime_env(api, task, env, ric),
+        env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        pass_fds=(write_end,) if telemetry else (),
     )
+    if telemetry:
+        os.close(write_end)
     try:
         if exits:
             proc.wait(60)
@@ -279,9 +292,23 @@ def run_function(
         if proc.poll() is None:
             proc.kill()
         out, err = proc.communicate(timeout=30)
-    if not exits and proc.returncode not in (-9, None) and len(got) < posts:
-        raise AssertionError(err.decode())
-    return Run(got, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), proc.returncode)
+    run = Run(got, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), proc.returncode)
+    if telemetry:
+        with os.fdopen(read_end, "rb") as pipe:
+            run.frames = read_frames(pipe.read())
+    return run
+
+
+def read_frames(data: bytes) -> list[tuple[int, str]]:
+    """Telemetry frames: type (4 bytes) | length (4) | timestamp in microseconds (8) | message, big-endian."""
+    frames = []
+    now_us = time.time() * 1e6
+    while data:
+        kind, length, stamp = struct.unpack(">IIQ", data[:16])
+        assert now_us - 120e6 < stamp <= now_us + 1e6
+        frames.append((kind, data[16 : 16 + length].decode()))
+        data = data[16 + length :]
+    return frames
 
 
 def expect_ok(post: Post, rid: str) -> Any:
@@ -789,6 +816,37 @@ def test_json_logging(python: str, api: FakeRuntimeApi, tmp_path: Path) -> None:
     assert unhandled["errorType"] == "ValueError" and unhandled["requestId"] == rid2
 
 
+@pytest.mark.parametrize("level", [None, "WARNING"])
+def test_logs_as_frames_on_the_telemetry_descriptor(
+    python: str, api: FakeRuntimeApi, tmp_path: Path, level: str | None
+) -> None:
+    source = LOGGING.replace('return "ok"', 'return "_LAMBDA_TELEMETRY_LOG_FD" in os.environ').replace(
+        "import logging, sys", "import logging, os, sys"
+    )
+    rid = api.add_event({"k": 1})
+    rid2 = api.add_event({"k": 2})
+    source = source.replace(
+        "def handler(event, context):", "def handler(event, context):\n    if event == {'k': 2}: 1 / 0"
+    )
+    env = {"AWS_LAMBDA_LOG_LEVEL": level} if level else {}
+    run = run_function(python, tmp_path / "task", api, {"app.py": source}, 2, env=env, telemetry=True)
+    assert expect_ok(run.posts[0], rid) is False  # the runtime took the variable out of the environment
+    expect_error(run.posts[1], rid2, "ZeroDivisionError")
+    assert run.stdout == "printed {'k': 1}\n"  # print still goes to stdout
+    kinds = [kind for kind, _ in run.frames]
+    messages = [TIMESTAMP.sub("<ts>", message) for _, message in run.frames]
+    # Text frames are 0xA55A0003; with a log level set, records carry their level's type (WARNING 0x13,
+    # ERROR 0x17). The unhandled error report is one ERROR frame with its lines joined by "\n".
+    if level:
+        assert kinds[:4] == [0xA55A0013, 0xA55A0013, 0xA55A0003, 0xA55A0017]
+    else:
+        assert kinds[:4] == [0xA55A0003] * 4
+    assert messages[:3] == ["[WARNING]\t<ts>\t\tat init\n", f"[WARNING]\t<ts>\t{rid}\tchild warning\n", "context log\n"]
+    assert messages[3].startswith(f"[ERROR]\t<ts>\t{rid}\tcaught\nTraceback (most recent call last):\n")
+    assert kinds[-1] == 0xA55A0017
+    assert messages[-1].startswith("[ERROR] ZeroDivisionError: division by zero\nTraceback (most recent call last):\n")
+
+
 # ---------------------------------------------------------------------------- zygote entry points
 
 
@@ -1015,7 +1073,7 @@ DIFF_EVENTS: list[dict[str, Any]] = [
     {"payload": {"kind": "context"}, "headers": {"Lambda-Runtime-Cognito-Identity": "[1,"}},
 ]
 
-DIFF_ENVS = {
+DIFF_ENVS: dict[str, dict[str, str]] = {
     "text": {},
     "text-debug": {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"},
     "json": {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"},
@@ -1056,6 +1114,21 @@ def assert_same(ric: Run, ours: Run, tmp_path: Path) -> None:
 def test_same_as_awslambdaric(tmp_path: Path, env_name: str) -> None:
     ric, ours = run_both(tmp_path, {"app.py": DIFF_FUNCTION}, DIFF_EVENTS, len(DIFF_EVENTS), env=DIFF_ENVS[env_name])
     assert_same(ric, ours, tmp_path)
+
+
+@needs_ric
+@pytest.mark.parametrize("env_name", ["text", "json"])
+def test_same_telemetry_frames_as_awslambdaric(tmp_path: Path, env_name: str) -> None:
+    events = [e for e in DIFF_EVENTS if e.get("payload", {}).get("kind") in ("echo", "raise", "log", "set")]
+    ric, ours = run_both(
+        tmp_path, {"app.py": DIFF_FUNCTION}, events, len(events), env=DIFF_ENVS[env_name], telemetry=True
+    )
+    assert_same(ric, ours, tmp_path)
+    assert ours.frames, "no frames"
+    normalize = [(kind, normalize_stdout(message)) for kind, message in ours.frames]
+    expected = [(kind, normalize_stdout(message)) for kind, message in ric.frames]
+    strip = lambda text, who: text.replace(str(tmp_path / who / "task"), "<task>")  # noqa: E731
+    assert [(k, strip(m, "ours")) for k, m in normalize] == [(k, strip(m, "ric")) for k, m in expected]
 
 
 @needs_ric
