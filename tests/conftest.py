@@ -23,6 +23,16 @@ def lam(server: Server) -> Any:
     return server.client()
 
 
+@pytest.fixture(scope="session")
+def plain_lam(server: Server) -> Any:
+    """A client of the shared server that no test attaches response hooks to.
+
+    Invoke's payload is a stream: a hook that reads the raw response body (the shape checks
+    on `lam`) consumes it before the caller can.
+    """
+    return server.client()
+
+
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[Any]:
     """Start servers of the test's own (restart, crash and configuration tests)."""

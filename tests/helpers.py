@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -11,6 +14,8 @@ import sys
 import time
 import uuid
 import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,8 @@ from botocore.config import Config
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+# The runtime of the interpreter running the tests (and the server): always offered.
+DEFAULT_RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def free_port() -> int:
@@ -31,13 +38,37 @@ def free_port() -> int:
 class Server:
     """`lambdastack serve` as a subprocess, exactly as a user or an outside tool starts it."""
 
-    def __init__(self, data_dir: Path, *extra: str, port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        python: str | None = None,
+    ):
+        """`user`: run the server as that (unprivileged) user; its data dir must be writable by it.
+        `python`: the interpreter to run it with (default: the one running the tests)."""
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.extra = list(extra)
         self.env = env
+        self.user = user
+        self.python = python or sys.executable
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / f"server-{self.data_dir.name}-{self.port}.log"
+
+    def command(self) -> list[str]:
+        cmd = [self.python, "-m", "lambdastack", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--data-dir", str(self.data_dir), *self.extra]
+        if self.user is not None:
+            cmd = [*as_user(self.user), *cmd]
+        return cmd
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the server was not started"
+        return self.proc.pid
 
     @property
     def url(self) -> str:
@@ -46,13 +77,16 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        if self.user is not None:
+            account = pwd.getpwnam(self.user)
+            os.chown(self.data_dir, account.pw_uid, account.pw_gid)
+            env.update(HOME=str(self.data_dir.parent), USER=self.user, LOGNAME=self.user)
         env.update(self.env or {})
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lambdastack", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.extra],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                cwd=self.data_dir.parent if self.user is not None else None,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -119,4 +153,95 @@ def python_zip(source: str, module: str = "app") -> bytes:
     return make_zip({f"{module}.py": source})
 
 
+def as_user(user: str) -> list[str]:
+    """A command prefix that runs what follows as `user`, with that user's groups only."""
+    account = pwd.getpwnam(user)
+    return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
+
+
+# ---------------------------------------------------------------------------------- functions
+
+
+def create_function(
+    lam: Any,
+    source: str | None = None,
+    *,
+    files: Mapping[str, str | bytes] | None = None,
+    handler: str = "app.handler",
+    runtime: str = DEFAULT_RUNTIME,
+    name: str | None = None,
+    **config: Any,
+) -> str:
+    """Create a zip function from inline source (module `app`) or a dict of files; wait until Active."""
+    name = name or unique()
+    code = make_zip(dict(files)) if files is not None else python_zip(source or ECHO)
+    lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler, Code={"ZipFile": code},
+                        **config)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    return name
+
+
+@dataclass
+class Invoked:
+    """What a caller of Invoke sees."""
+
+    status: int
+    payload: bytes
+    function_error: str | None
+    executed_version: str | None
+    request_id: str
+    log: str  # the decoded `X-Amz-Log-Result`, "" without LogType=Tail
+
+    @property
+    def result(self) -> Any:
+        return json.loads(self.payload)
+
+
+def invoke(lam: Any, name: str, event: Any = None, *, raw: bytes | None = None, **params: Any) -> Invoked:
+    """Invoke synchronously with `event` as JSON (or `raw` bytes as the body) and collect the answer."""
+    if raw is not None:
+        params["Payload"] = raw
+    elif event is not None:
+        params["Payload"] = json.dumps(event).encode()
+    r = lam.invoke(FunctionName=name, **params)
+    log = base64.b64decode(r["LogResult"]).decode("utf-8", "replace") if "LogResult" in r else ""
+    return Invoked(
+        status=r["StatusCode"],
+        payload=r["Payload"].read(),
+        function_error=r.get("FunctionError"),
+        executed_version=r.get("ExecutedVersion"),
+        request_id=r["ResponseMetadata"]["HTTPHeaders"].get("x-amzn-requestid", ""),
+        log=log,
+    )
+
+
+def invoke_ok(lam: Any, name: str, event: Any = None, **params: Any) -> Any:
+    """Invoke and return the function's result, failing the test on a function error."""
+    r = invoke(lam, name, event, **params)
+    assert r.status == 200 and r.function_error is None, (r.function_error, r.payload[:2000], r.log)
+    return r.result
+
+
 ECHO = "def handler(event, context):\n    return event\n"
+
+
+def stored_log(server: Server, lam: Any, name: str) -> dict[str, list[str]]:
+    """The server's stored log of a function: log stream name -> its lines, oldest first."""
+    arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
+    account, region = arn.split(":")[4], arn.split(":")[3]
+    folder = server.data_dir / "logs" / account / region / name
+    streams: dict[str, list[str]] = {}
+    for path in sorted(folder.rglob("*.jsonl")) if folder.exists() else ():
+        stream = str(path.relative_to(folder))[: -len(".jsonl")]
+        streams[stream] = [json.loads(line)["message"] for line in path.read_text().splitlines() if line.strip()]
+    return streams
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy (returned) or the timeout passes (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
