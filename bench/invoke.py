@@ -73,8 +73,10 @@ def run(cold: int, warm: int, clients: int, seconds: float, runtime: str) -> dic
 
         queue: Any = multiprocessing.Queue()
         start_at = time.time() + 1.5
-        procs = [multiprocessing.Process(target=_throughput_worker, args=(server.port, "warm", seconds, start_at, queue))
-                 for _ in range(clients)]
+        procs = [
+            multiprocessing.Process(target=_throughput_worker, args=(server.port, "warm", seconds, start_at, queue))
+            for _ in range(clients)
+        ]
         for p in procs:
             p.start()
         results = [queue.get() for _ in procs]

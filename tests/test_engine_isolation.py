@@ -264,8 +264,6 @@ def test_unprivileged_user_without_capabilities(lam: Any, probe: str) -> None:
     assert r["hostname"] != socket.gethostname()
 
 
-@pytest.mark.xfail(strict=True, reason="the jailer drops the bounding set after setresuid() to the function's uid, "
-                   "when it no longer has CAP_SETPCAP: PR_CAPBSET_DROP fails and the bounding set stays full")
 def test_capability_bounding_set_is_empty(lam: Any, probe: str) -> None:
     """The jailer promises no capabilities at all: none effective, and none that could ever be gained."""
     status = invoke_ok(lam, probe, {"action": "identity"})["status"]
@@ -301,8 +299,6 @@ def test_only_the_environments_own_processes_are_visible(server: Server, lam: An
         assert cmdline(host_process) not in seen
 
 
-@pytest.mark.xfail(strict=True, reason="init and the runtime keep the zygote's command line, which carries the "
-                   "spawn configuration as JSON: host paths of the server's data dir, its source and its venv")
 def test_host_layout_is_not_revealed(server: Server, lam: Any, probe: str) -> None:
     r = invoke_ok(lam, probe, {"action": "processes"})
     for pid, line in r["seen"].items():

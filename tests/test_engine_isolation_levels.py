@@ -59,9 +59,6 @@ def test_process_isolation_on_request(private_server: Any, open_data_dir: Path) 
     assert "ISOLATION IS OFF" in server.log()  # said loudly at start-up
 
 
-@pytest.mark.xfail(strict=True, reason="with process isolation as root, functions run as uid 993 straight from "
-                   "<data dir>/code: a data dir under a private directory (0700, e.g. the default ~/.lambdastack "
-                   "of root) is out of their reach, and every function fails with Runtime.ImportModuleError")
 def test_process_isolation_with_a_private_data_dir(private_server: Any, tmp_path: Path) -> None:
     tmp_path.chmod(0o700)
     server = private_server("--isolation", "process", data_dir=tmp_path / "private" / "data")
@@ -153,9 +150,6 @@ def test_unprivileged_server_picks_user_namespaces(unprivileged_server: Server) 
     assert "cgroups" not in isolation  # cgroups need root
 
 
-@pytest.mark.xfail(strict=True, reason="in userns mode the zygote cannot setns() back to the host's PID namespace "
-                   "(EPERM: it is owned by the initial user namespace), so every spawn after unshare(CLONE_NEWPID) "
-                   "fails: ServiceException 'could not create an environment'")
 def test_unprivileged_server_runs_functions(unprivileged_server: Server) -> None:
     lam = unprivileged_server.client()
     name = create_function(lam, WHO)

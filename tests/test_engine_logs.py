@@ -156,8 +156,6 @@ def test_dry_run_is_204_and_runs_nothing(server: Server, lam: Any) -> None:
     assert stored_log(server, lam, name) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="the API writes a `{}` body when Invoke has no Payload: Event replies "
-                   "carry `{}`, and DryRun's 204 announces 2 bytes it cannot send (IncompleteReadError in boto3)")
 @pytest.mark.parametrize("invocation_type", ["Event", "DryRun"])
 def test_event_and_dry_run_replies_have_an_empty_body(lam: Any, invocation_type: str) -> None:
     name = create_function(lam, PRINTS)
@@ -165,8 +163,6 @@ def test_event_and_dry_run_replies_have_an_empty_body(lam: Any, invocation_type:
     assert r["Payload"].read() == b""
 
 
-@pytest.mark.xfail(strict=True, reason="the log store splits messages on every line boundary str.splitlines() "
-                   "knows, '\\r' included: the runtime's one-event error record becomes several events")
 def test_unhandled_error_is_one_log_event(server: Server, lam: Any) -> None:
     """The runtime joins an error's lines with '\\r' so that it stays one log event, as in CloudWatch."""
     name = create_function(lam, "def handler(event, context):\n    raise ValueError('boom')\n")
@@ -176,8 +172,6 @@ def test_unhandled_error_is_one_log_event(server: Server, lam: Any) -> None:
     assert "\rTraceback (most recent call last):\r" in record
 
 
-@pytest.mark.xfail(strict=True, reason="when init fails, the runtime's error output goes to the stored log only; "
-                   "the invocation's LogResult holds just START, END and REPORT")
 def test_tail_of_a_failed_init_shows_the_error(lam: Any) -> None:
     name = create_function(lam, "import no_such_module_xyz\n")
     r = invoke(lam, name, LogType="Tail")

@@ -34,10 +34,6 @@ def handler(event, context):
 
 # Every python3.X runtime Lambda has had that lambdastack could offer, and a future one.
 CANDIDATES = [f"python3.{minor}" for minor in range(9, 15)]
-SDK_ON_39 = ("the AWS SDK mounted at /var/runtime is the one of the server's own interpreter (urllib3 with "
-             "3.10+ syntax), so `import boto3` fails on the python3.9 runtime")
-
-
 def health(server: Server) -> dict[str, Any]:
     r = requests.get(server.url + "/_lambdastack/health", timeout=5)
     assert r.status_code == 200
@@ -88,10 +84,7 @@ def test_python_runtime_runs_functions(server: Server, lam: Any, runtime: str) -
     assert r.result["remaining"] > 0
 
 
-@pytest.mark.parametrize("runtime", [
-    pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=SDK_ON_39)) if r == "python3.9" else r
-    for r in CANDIDATES
-])
+@pytest.mark.parametrize("runtime", CANDIDATES)
 def test_aws_sdk_imports_on_every_python_runtime(server: Server, lam: Any, runtime: str) -> None:
     offered_or_skip(server, runtime)
     # Imported at init, which runs with the CPU unthrottled, as on Lambda.

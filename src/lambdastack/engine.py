@@ -50,7 +50,7 @@ class Engine:
                 isolation=self.isolation,
                 data_dir=settings.data_dir,
                 idle_timeout=settings.idle_timeout,
-                runtimes={name: p.executable for name, p in self.pythons.items()},
+                runtimes=dict(self.pythons),
                 exec_python=server_python().executable,
             ),
             self.cgroups,

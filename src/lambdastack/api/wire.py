@@ -190,7 +190,8 @@ class ResponseWriter:
             else:
                 document[name] = self.member(ref["shape"], value)
         if body is None:
-            if not document and not shape["members"]:
+            if payload_name is not None or not shape["members"] or status == 204:
+                # A payload member that is absent means an empty body (Invoke's Event and DryRun).
                 return status, headers, b""
             body = orjson.dumps(document)
             headers.append((b"content-type", b"application/json"))

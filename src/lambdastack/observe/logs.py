@@ -30,7 +30,11 @@ class LogStore:
             return
         now = int(time.time() * 1000)
         text = data.decode("utf-8", errors="replace")
-        lines = text.splitlines()
+        # One event per line, as Lambda splits output; a "\r" inside a line does not split it
+        # (runtimes join a multi-line error record with "\r" to keep it one event).
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
         out = b"".join(orjson.dumps({"timestamp": now, "message": line}) + b"\n" for line in lines)
         self._file((account, region, function, stream)).write(out)
 

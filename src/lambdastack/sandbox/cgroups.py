@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def _pid_alive(pid: int) -> bool:
 class EnvCgroup:
     """The cgroup(s) of one execution environment."""
 
+    def __init__(self) -> None:
+        self.removed = False
+        self._removal_lock = threading.Lock()
+
     def procs_files(self) -> list[str]:
         """cgroup.procs files a process writes "0" into to join this cgroup."""
         raise NotImplementedError
@@ -79,16 +84,20 @@ class EnvCgroup:
     def remove(self) -> bool:
         raise NotImplementedError
 
-    def kill_and_remove(self, timeout: float = 2.0) -> bool:
-        """Kill every process in the cgroup and remove it; True when it is gone."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.kill()
-            if self.remove():
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
+    def kill_and_remove(self, timeout: float = 5.0) -> bool:
+        """Kill every process in the cgroup and remove it; True when it is gone.
+
+        Safe to call from several threads and more than once.
+        """
+        with self._removal_lock:
+            deadline = time.monotonic() + timeout
+            while not self.removed:
+                self.kill()
+                self.removed = self.remove()
+                if self.removed or time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            return self.removed
 
 
 class Driver:
@@ -115,6 +124,7 @@ V1_CONTROLLERS = ("memory", "cpu", "pids", "freezer")
 
 class V1Cgroup(EnvCgroup):
     def __init__(self, dirs: dict[str, Path]) -> None:
+        super().__init__()
         self.dirs = dirs
         self._fds: dict[str, int] = {}
 
@@ -137,7 +147,7 @@ class V1Cgroup(EnvCgroup):
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in _read(self.dirs["pids"] / "cgroup.procs").split()]
-        except FileNotFoundError:
+        except OSError:  # gone, or going (ENODEV)
             return []
 
     def peak_memory_bytes(self) -> int:
@@ -255,6 +265,7 @@ class V1Driver(Driver):
 
 class V2Cgroup(EnvCgroup):
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
 
     def procs_files(self) -> list[str]:
@@ -269,7 +280,7 @@ class V2Cgroup(EnvCgroup):
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in _read(self.path / "cgroup.procs").split()]
-        except FileNotFoundError:
+        except OSError:  # gone, or going (ENODEV)
             return []
 
     def peak_memory_bytes(self) -> int:

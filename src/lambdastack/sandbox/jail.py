@@ -220,6 +220,7 @@ def become_init(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[by
 
 
 def _drop(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) -> None:
+    libc.drop_bounding_set()  # while we still hold CAP_SETPCAP
     if uid is not None and gid is not None:
         os.setgroups([])
         os.setresgid(gid, gid, gid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -98,12 +99,11 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-def clear_capabilities() -> None:
-    """Drop every capability: effective, permitted, inheritable, ambient and bounding sets."""
-    try:
-        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    except OSError:
-        pass
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set: no capability can ever be gained again, even by exec.
+
+    Needs CAP_SETPCAP, so it must run before the uid changes.
+    """
     last_cap = 40
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -113,8 +113,17 @@ def clear_capabilities() -> None:
     for cap in range(last_cap + 1):
         try:
             prctl(PR_CAPBSET_DROP, cap)
-        except OSError:
-            break
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # EINVAL: a capability this kernel does not know
+                raise
+
+
+def clear_capabilities() -> None:
+    """Drop the effective, permitted, inheritable and ambient capability sets."""
+    try:
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        pass
     header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
     data = (_CapData * 2)()
     if _libc.syscall(_SYS_CAPSET, ctypes.byref(header), ctypes.byref(data)) != 0:

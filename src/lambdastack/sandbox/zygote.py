@@ -61,6 +61,10 @@ class Zygote:
             report["seccomp_error"] = str(e)
         if self.mode != "process":
             jail.prepare_zygote(userns=self.mode == "userns")
+            if self.mode == "userns":
+                # The host's PID namespace belongs to the initial user namespace: we could not
+                # setns() back into it after each spawn. Live in a PID namespace of our own.
+                self._become_pid1()
             binds = [(h, i) for h, i in self.config.get("binds", ())]
             hidden = list(self.config.get("hidden", ()))
             if self.config.get("bind_own_python"):
@@ -75,6 +79,15 @@ class Zygote:
             gc.freeze()  # keep the collector from touching (and copying) inherited pages
         return report
 
+    def _become_pid1(self) -> None:
+        libc.unshare(libc.CLONE_NEWPID)
+        child = os.fork()
+        if child:
+            # This process only waits; the zygote carries on as PID 1 of the new namespace.
+            _, status = os.waitpid(child, 0)
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+        jail.die_with_parent()
+
     def serve(self) -> None:
         self.control.send(json.dumps({"ready": self.start()}).encode())
         while True:
@@ -87,6 +100,9 @@ class Zygote:
             request = json.loads(message)
             reply: Dict[str, Any] = {"id": request.get("id")}
             try:
+                if "kill" in request:
+                    self.kill(int(request["kill"]))
+                    continue
                 reply["pid"] = self.spawn(request, fds)
             except Exception as e:  # the zygote itself must survive a bad request
                 reply["error"] = "%s: %s" % (type(e).__name__, e)
@@ -106,6 +122,18 @@ class Zygote:
                 return
             if pid == 0:
                 return
+
+    def kill(self, pid: int) -> None:
+        """Kill an environment we forked (used where there is no cgroup to kill it with).
+
+        Its init is PID 1 of its own PID namespace, so killing it kills everything in it;
+        without namespaces, init leads a process group of its own.
+        """
+        for target in (-pid, pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     # ------------------------------------------------------------------ one environment
 
@@ -157,12 +185,15 @@ class Zygote:
         ids = spec.get("ids") or {}
         runtime_pid = os.fork()
         if runtime_pid == 0:
+            code = 127
             try:
                 self._runtime(spec, env, ids, log_fd)
+            except SystemExit as e:  # the function called sys.exit(): exit with its status
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             except BaseException:
                 traceback.print_exc()  # into the function's log: the runtime could not start
             finally:
-                os._exit(127)
+                os._exit(code)
         os.close(log_fd)
         jail.close_fds_except([channel_fd, listener.fileno()])
         jail.become_init(ids.get("init_uid"), ids.get("init_gid"), self.seccomp_bpf)
@@ -214,10 +245,9 @@ def python_layout() -> "tuple[List[tuple[str, str]], List[str]]":
     return binds, sorted(os.path.realpath(p) for p in hidden)
 
 
-def main() -> None:
-    config = json.loads(sys.argv[1])
+def main(config: Dict[str, Any]) -> None:
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)  # the configuration pipe is read; environments inherit nothing from it
+    os.close(null)
     Zygote(config).serve()
 
-
-if __name__ == "__main__":
-    main()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -67,7 +66,8 @@ class Environment:
         cgroup: EnvCgroup | None,
         log_stream: str,
         on_stray_output: Callable[[Environment, bytes], None] | None = None,
-        on_cgroup_removed: Callable[[EnvCgroup], None] | None = None,
+        remover: Callable[[EnvCgroup], None] | None = None,
+        killer: Callable[[int], None] | None = None,
     ) -> None:
         self.id = env_id
         self.key = key
@@ -87,7 +87,8 @@ class Environment:
         self._early: list[Frame] = []
         self._loop = asyncio.get_running_loop()
         self._on_stray_output = on_stray_output
-        self._on_cgroup_removed = on_cgroup_removed
+        self._remover = remover  # removes the cgroup once its processes are gone
+        self._killer = killer  # kills by init's PID, where there is no cgroup
         self.death: EnvironmentDied | None = None
 
     # -------------------------------------------------------------------- wiring
@@ -135,6 +136,8 @@ class Environment:
         if waiter is not None and not waiter.done():
             self._waiter = None
             waiter.set_result(frame)
+        elif frame[0] == protocol.EXITED and self.state is State.IDLE:
+            self.kill("the runtime exited while idle")  # never hand it another event
         else:
             self._early.append(frame)
 
@@ -204,18 +207,12 @@ class Environment:
         self.state = State.DEAD
         if self.cgroup is not None:
             self.cgroup.kill()
-            # Removing the cgroup waits for the killed processes to be gone: off the event loop.
-            removal = self._loop.run_in_executor(None, self.cgroup.kill_and_remove)
-            if self._on_cgroup_removed is not None:
-                cgroup, notify = self.cgroup, self._on_cgroup_removed
-                removal.add_done_callback(lambda f: notify(cgroup) if not f.exception() and f.result() else None)
-        elif self.pid is not None:
-            # No cgroup (userns or process isolation): init leads its own process group,
-            # and in a PID namespace killing it kills everything in it.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(self.pid, signal.SIGKILL)
+            if self._remover is not None:
+                self._remover(self.cgroup)
+        elif self.pid is not None and self._killer is not None:
+            # No cgroup (userns or process isolation): init is PID 1 of its own PID namespace
+            # (or leads its own process group); killing it kills everything in it.
+            self._killer(self.pid)
         self._fail(EnvironmentDied(reason))
         if self._channel is not None and self._channel.transport is not None:
             self._channel.transport.close()

@@ -29,6 +29,8 @@ from lambdastack.worker import logformat
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.pool import Pool
+from lambdastack.worker.runtimes import PythonInterpreter
+from lambdastack.worker.sdk import sdk_binds
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
 
@@ -52,6 +54,7 @@ class _InitFailure:
     body: bytes
     init_ms: float
     log: bytes
+    log_stream: str = ""
 
 
 @dataclass
@@ -60,7 +63,7 @@ class WorkerConfig:
     data_dir: Path
     idle_timeout: float = 600.0
     freeze_idle: bool = True
-    runtimes: dict[str, Path] = field(default_factory=dict)  # python3.X -> real interpreter
+    runtimes: dict[str, PythonInterpreter] = field(default_factory=dict)  # python3.X -> real interpreter
     exec_python: Path | None = None  # the interpreter whose zygote starts non-Python runtimes
 
 
@@ -74,6 +77,29 @@ class Worker:
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._cgroups: set[EnvCgroup] = set()  # of live environments, removed when they are
+        self._removals: set[asyncio.Future[bool]] = set()  # cgroup removals under way
+        self._drop_to_function_user = self._function_user_applies()
+
+    def _function_user_applies(self) -> bool:
+        """Whether functions run as their own unprivileged user (a root server drops to it).
+
+        With process isolation the function reads its code straight from the data directory,
+        so that user must be able to reach it; a private data directory (like root's default
+        ~/.lambdastack) is out of its reach, and functions then run as the server's user.
+        """
+        if self.config.isolation == "userns" or os.geteuid() != 0:
+            return False
+        if self.config.isolation != "process":
+            return True
+        folder = self.config.data_dir.resolve()
+        for path in (folder, *folder.parents):
+            if path.exists() and not os.stat(path).st_mode & 0o001:
+                log.warning(
+                    "process isolation: %s is not reachable by other users, so functions run as the server's "
+                    "user instead of an unprivileged one", path,
+                )
+                return False
+        return True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -86,8 +112,12 @@ class Worker:
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
+        if self._removals:
+            await asyncio.gather(*self._removals, return_exceptions=True)
+        loop = asyncio.get_running_loop()
         for cgroup in list(self._cgroups):
-            await asyncio.get_running_loop().run_in_executor(None, cgroup.kill_and_remove)
+            if not await loop.run_in_executor(None, cgroup.kill_and_remove):
+                log.warning("could not remove an environment's cgroup: %s", cgroup)
         self._cgroups.clear()
         for zygote in self.zygotes.values():
             zygote.close()
@@ -116,17 +146,15 @@ class Worker:
 
     # ------------------------------------------------------------------ zygotes
 
-    def _zygote_config(self, spec: EnvironmentSpec) -> tuple[str, Path, dict[str, Any]]:
-        from lambdastack.worker.zygotes import cpython_binds
-
+    async def _zygote_config(self, spec: EnvironmentSpec) -> tuple[str, Path, dict[str, Any]]:
         if spec.runtime.startswith("python") and spec.argv is None:
-            executable = self.config.runtimes.get(spec.runtime)
-            if executable is None:
+            interpreter = self.config.runtimes.get(spec.runtime)
+            if interpreter is None:
                 raise EnvironmentStartError(f"runtime {spec.runtime} is not available on this host")
-            name = spec.runtime
+            name, executable = spec.runtime, interpreter.executable
             config: dict[str, Any] = {
                 "bind_own_python": True,
-                "binds": cpython_binds(),
+                "binds": await asyncio.to_thread(sdk_binds, interpreter),
                 "preload": ["lambdastack.runtime.python.bootstrap"],
             }
         else:
@@ -138,8 +166,11 @@ class Worker:
         config.update(mode=self.config.isolation, base_root=str(base))
         return name, executable, config
 
+    def _zygote_name(self, spec: EnvironmentSpec) -> str:
+        return spec.runtime if spec.runtime.startswith("python") and spec.argv is None else "exec"
+
     async def _zygote_for(self, spec: EnvironmentSpec) -> ZygoteClient:
-        name, executable, config = self._zygote_config(spec)
+        name = self._zygote_name(spec)
         zygote = self.zygotes.get(name)
         if zygote is not None and zygote.alive:
             return zygote
@@ -148,6 +179,7 @@ class Worker:
             zygote = self.zygotes.get(name)
             if zygote is not None and zygote.alive:
                 return zygote
+            name, executable, config = await self._zygote_config(spec)
             zygote = ZygoteClient(name, executable, config)
             try:
                 info = await zygote.start()
@@ -177,7 +209,8 @@ class Worker:
         log_stream = f"{today}/[{spec.version}]{env_id}"
         isolated = self.config.isolation != "process"
         cgroup = self.cgroups.create(env_id, spec.memory_mb, PIDS_MAX) if self.cgroups else None
-        env = Environment(env_id, spec.key, cgroup, log_stream, self._stray_output(spec), self._cgroup_removed)
+        env = Environment(env_id, spec.key, cgroup, log_stream, self._stray_output(spec),
+                          remover=self._remove_cgroup, killer=zygote.kill)
         if cgroup is not None:
             self._cgroups.add(cgroup)
         variables = function_environment(spec, log_stream, initialization_type)
@@ -198,7 +231,7 @@ class Worker:
             "runtime": {"kind": "exec", "argv": list(spec.argv)} if spec.argv
             else {"kind": "python", "handler": spec.handler},
         }
-        if self.config.isolation != "userns" and os.geteuid() == 0:
+        if self._drop_to_function_user:
             request["ids"] = {
                 "uid": jail.FUNCTION_UID, "gid": jail.FUNCTION_GID,
                 "init_uid": jail.INIT_UID, "init_gid": jail.INIT_GID,
@@ -227,8 +260,17 @@ class Worker:
             limits["DATA"] = spec.memory_mb * 1024 * 1024
         return limits
 
-    def _cgroup_removed(self, cgroup: EnvCgroup) -> None:
-        self._cgroups.discard(cgroup)
+    def _remove_cgroup(self, cgroup: EnvCgroup) -> None:
+        """Remove a killed environment's cgroup off the event loop (it waits for the processes to go)."""
+        removal = asyncio.get_running_loop().run_in_executor(None, cgroup.kill_and_remove)
+        self._removals.add(removal)
+
+        def done(f: asyncio.Future[bool]) -> None:
+            self._removals.discard(f)
+            if not f.cancelled() and f.exception() is None and f.result():
+                self._cgroups.discard(cgroup)
+
+        removal.add_done_callback(done)
 
     def _stray_output(self, spec: EnvironmentSpec) -> Callable[[Environment, bytes], None]:
         def sink(env: Environment, data: bytes) -> None:
@@ -278,7 +320,7 @@ class Worker:
         if env is None:
             env, init_ms, preamble, failure = await self._cold_start(spec, inv, pool)
             if failure is not None:
-                return self._init_failure_outcome(spec, inv, failure, preamble)
+                return self._init_failure_outcome(spec, inv, failure)
         assert env is not None
         try:
             return await self._run(env, spec, inv, init_ms, preamble)
@@ -293,32 +335,32 @@ class Worker:
     async def _cold_start(
         self, spec: EnvironmentSpec, inv: Invocation, pool: Pool
     ) -> tuple[Environment | None, float | None, bytes, _InitFailure | None]:
-        """Create and initialize an environment; on failure, retry init once as Lambda does."""
-        preamble = bytearray()
+        """Create and initialize an environment; on failure, retry init once as Lambda does.
+
+        A failed first init is logged to its stream with `INIT_REPORT ... Phase: init`; the
+        retried ("suppressed") init runs within the invocation, so its output and its
+        `INIT_REPORT ... Phase: invoke` belong to the invocation's own log.
+        """
         failure: _InitFailure | None = None
         for attempt in range(2):
             env = await self.spawn(spec)
             pool.add(env)
-            # The retried ("suppressed") init runs within the function's timeout.
             timeout = INIT_TIMEOUT_S if attempt == 0 else float(spec.timeout_s)
             failure = await self._initialize(env, spec, timeout)
             if failure is None:
-                preamble += env.take_output()
-                return env, env.init_ns / 1e6 if env.init_ns else None, bytes(preamble), None
+                return env, env.init_ns / 1e6 if env.init_ns else None, env.take_output(), None
             pool.discard(env)
             status = "timeout" if failure.error_type == "Sandbox.Timedout" else "error"
-            preamble += failure.log
-            preamble += logformat.init_report_line(
+            failure.log += logformat.init_report_line(
                 failure.init_ms, "init" if attempt == 0 else "invoke", status,
                 None if status == "timeout" else failure.error_type,
             ).encode()
-            self.log_sink(spec.account, spec.region, spec.function_name, env.log_stream, bytes(preamble))
-            preamble.clear()
+            failure.log_stream = env.log_stream
+            if attempt == 0:
+                self.log_sink(spec.account, spec.region, spec.function_name, env.log_stream, failure.log)
         return None, None, b"", failure
 
-    def _init_failure_outcome(
-        self, spec: EnvironmentSpec, inv: Invocation, failure: _InitFailure, preamble: bytes
-    ) -> InvokeOutcome:
+    def _init_failure_outcome(self, spec: EnvironmentSpec, inv: Invocation, failure: _InitFailure) -> InvokeOutcome:
         rid = inv.request_id
         if failure.error_type == "Sandbox.Timedout":
             body = _error_body(f"RequestId: {rid} Error: Task timed out after {spec.timeout_s:.2f} seconds",
@@ -333,9 +375,13 @@ class Worker:
         duration = failure.init_ms
         billed = logformat.billed_ms(duration)
         text = (
-            logformat.start_line(rid, spec.version) + logformat.end_line(rid)
+            logformat.start_line(rid, spec.version).encode()
+            + failure.log
+            + logformat.end_line(rid).encode()
             + logformat.report_line(rid, duration, billed, spec.memory_mb, 0, None, "error", failure.error_type)
-        ).encode()
+            .encode()
+        )
+        self.log_sink(spec.account, spec.region, spec.function_name, failure.log_stream, text)
         return InvokeOutcome(
             payload=body, function_error="Unhandled", error_type=failure.error_type, duration_ms=duration,
             billed_ms=billed, memory_mb=spec.memory_mb, max_memory_used_mb=0, init_duration_ms=None,
@@ -409,7 +455,9 @@ class Worker:
         max_used = env.max_memory_mb() if env.cgroup is not None else 0
         if error_type == "Runtime.OutOfMemory":
             max_used = spec.memory_mb
-        if kind not in (protocol.RESPONSE, protocol.ERROR):
+        # After a refused, too large response the runtime exits (as Lambda's runtimes do):
+        # the environment must not take another event.
+        if kind not in (protocol.RESPONSE, protocol.ERROR) or error_type == "Function.ResponseSizeTooLarge":
             env.kill(status or "failed")
         else:
             env.state = State.IDLE

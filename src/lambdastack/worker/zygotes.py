@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import json
 import logging
-import os
 import socket
 import subprocess
 from pathlib import Path
@@ -18,9 +17,12 @@ log = logging.getLogger("lambdastack.worker")
 
 _PACKAGE_PARENT = str(Path(lambdastack.__file__).resolve().parent.parent)
 # -I: ignore PYTHON* variables and the user site; -S: no site-packages; -B: write no bytecode.
+# The configuration arrives on stdin, never on the command line: every environment forked
+# from the zygote shows the zygote's command line in /proc, and it must not reveal host paths.
 _BOOT = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "from lambdastack.sandbox.zygote import main; main()"
+    "import sys, json; config = json.loads(sys.stdin.readline()); "
+    "sys.path.insert(0, config.pop('package_parent')); "
+    "from lambdastack.sandbox.zygote import main; main(config)"
 )
 
 
@@ -49,10 +51,13 @@ class ZygoteClient:
         config = dict(self.config, control_fd=theirs.fileno())
         # Started from the event loop's thread: the zygote dies with that thread (PDEATHSIG).
         self.proc = subprocess.Popen(
-            [str(self.executable), "-I", "-S", "-B", "-c", _BOOT, _PACKAGE_PARENT, json.dumps(config)],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
+            [str(self.executable), "-I", "-S", "-B", "-c", _BOOT],
+            pass_fds=[theirs.fileno()], stdin=subprocess.PIPE, close_fds=True,
         )
         theirs.close()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(dict(config, package_parent=_PACKAGE_PARENT)).encode() + b"\n")
+        self.proc.stdin.close()
         ours.setblocking(False)
         self.sock = ours
         self._ready = self._loop.create_future()
@@ -113,6 +118,14 @@ class ZygoteClient:
         reply = await future
         return int(reply["pid"])
 
+    def kill(self, pid: int) -> None:
+        """Kill an environment by its init's PID as the zygote sees it (no cgroup to kill it with)."""
+        if self.sock is not None:
+            try:
+                self.sock.send(json.dumps({"kill": pid}).encode())
+            except OSError:
+                pass
+
     def close(self) -> None:
         if self.sock is not None:
             if self._loop is not None:
@@ -126,20 +139,3 @@ class ZygoteClient:
             except subprocess.TimeoutExpired:
                 log.warning("zygote %s did not exit", self.name)
         self._fail(ZygoteError(f"the {self.name} zygote was closed"))
-
-
-def cpython_binds() -> list[tuple[str, str]]:
-    """Host paths of the AWS SDK for Python, mounted under /var/runtime as in Lambda's runtime."""
-    import importlib.util
-
-    binds: list[tuple[str, str]] = []
-    for module in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"):
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            continue
-        if spec.submodule_search_locations:
-            path = next(iter(spec.submodule_search_locations))
-            binds.append((path, f"/var/runtime/{os.path.basename(path)}"))
-        else:
-            binds.append((spec.origin, f"/var/runtime/{os.path.basename(spec.origin)}"))
-    return binds
