@@ -11,7 +11,14 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from lambdastack.store.records import AliasRecord, FunctionRecord, VersionRecord
+from lambdastack.store.records import (
+    AliasRecord,
+    DeploymentRecord,
+    FunctionRecord,
+    LayerRecord,
+    LayerVersionRecord,
+    VersionRecord,
+)
 
 
 class Reader(Protocol):
@@ -22,7 +29,52 @@ class Reader(Protocol):
     def get_alias(self, account: str, region: str, name: str, alias: str) -> AliasRecord | None: ...
 
 
-class Transaction(Reader, Protocol):
+class LayerTransaction(Protocol):
+    """Layers, their versions and the version policies."""
+
+    def get_layer(self, account: str, region: str, name: str) -> LayerRecord | None: ...
+
+    def put_layer(self, record: LayerRecord) -> None: ...
+
+    def get_layer_version(self, account: str, region: str, name: str, version: int) -> LayerVersionRecord | None: ...
+
+    def list_layer_versions(self, account: str, region: str, name: str | None = None) -> list[LayerVersionRecord]:
+        """Versions of one layer (or of every layer), by layer name, newest version first."""
+        ...
+
+    def put_layer_version(self, record: LayerVersionRecord) -> None:
+        """Insert a version, or replace its policy (the rest of a version never changes)."""
+        ...
+
+    def delete_layer_version(self, account: str, region: str, name: str, version: int) -> None: ...
+
+
+class DeploymentTransaction(Protocol):
+    """Safe deployments and their outcomes."""
+
+    def get_deployment(self, deployment_id: str) -> DeploymentRecord | None: ...
+
+    def list_deployments(
+        self,
+        account: str,
+        region: str,
+        *,
+        function_name: str | None = None,
+        status: str | None = None,
+        before: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[DeploymentRecord]:
+        """Newest first; `before` is the (created, id) of the last one of a previous page."""
+        ...
+
+    def unfinished_deployments(self) -> list[DeploymentRecord]: ...
+
+    def put_deployment(self, record: DeploymentRecord) -> None:
+        """Insert a deployment, or update its status, reason, weight and progress."""
+        ...
+
+
+class Transaction(Reader, LayerTransaction, DeploymentTransaction, Protocol):
     """Domain reads and writes that commit together or not at all."""
 
     def list_functions(
@@ -74,7 +126,9 @@ class Transaction(Reader, Protocol):
 
     def reserved_concurrency_total(self, account: str, region: str, *, excluding: str | None = None) -> int: ...
 
-    def code_in_use(self, sha256_hex: str) -> bool: ...
+    def code_in_use(self, sha256_hex: str) -> bool:
+        """Whether a function version, a layer version or a version's snapshot of a layer uses it."""
+        ...
 
 
 class Store(Reader, Protocol):
@@ -93,7 +147,7 @@ class Store(Reader, Protocol):
         ...
 
     def referenced_code(self) -> set[str]:
-        """SHA-256 (hex) of every code package some version still uses."""
+        """SHA-256 (hex) of every code package some function or layer version still uses."""
         ...
 
     def close(self) -> None: ...

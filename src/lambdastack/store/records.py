@@ -60,3 +60,57 @@ class AliasRecord:
     # Additional version -> share of traffic (0.0..1.0); the primary gets the remainder.
     weights: dict[str, float] = field(default_factory=dict)
     revision_id: str = ""
+
+
+@dataclass
+class LayerRecord:
+    """A layer name: its versions are numbered from 1 and a number is never given out twice."""
+
+    account: str
+    region: str
+    name: str
+    last_version: int = 0
+
+
+@dataclass
+class LayerVersionRecord:
+    """One published, immutable version of a layer: a zip stored by SHA-256, and its policy."""
+
+    account: str
+    region: str
+    layer_name: str
+    version: int
+    created: str
+    code_sha256_hex: str
+    code_size: int  # bytes of the zip
+    unzipped_size: int
+    description: str = ""
+    compatible_runtimes: list[str] = field(default_factory=list)
+    compatible_architectures: list[str] = field(default_factory=list)
+    license_info: str | None = None
+    # The statements of the version's resource-based policy, as AddLayerVersionPermission
+    # received them: [{"Sid", "Action", "Principal", "OrganizationId"?}].
+    policy: list[dict[str, str]] = field(default_factory=list)
+    policy_revision: str = ""
+
+
+@dataclass
+class DeploymentRecord:
+    """An alias moved from one version to another by a strategy, watched and maybe rolled back."""
+
+    id: str
+    account: str
+    region: str
+    function_name: str
+    alias: str
+    from_version: str
+    to_version: str
+    strategy: dict[str, Any]
+    health_policy: dict[str, Any]
+    status: str  # InProgress | Succeeded | RolledBack | Aborted
+    created: str
+    updated: str
+    reason: str = ""
+    weight: float = 0.0  # share of the alias's traffic on `to_version`
+    # Live details: the current step, the latest health of both versions, a log of events.
+    progress: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,8 @@ import orjson
 
 from lambdastack.store.migrate import apply_sqlite, discover
 from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
+from lambdastack.store.sqlite_deployments import SqliteDeployments
+from lambdastack.store.sqlite_layers import SqliteLayers, referenced_layer_code
 
 _BUSY_TIMEOUT_MS = 30_000
 
@@ -97,8 +99,9 @@ class SqliteStore:
         return SqliteTransaction(self._conn(), readonly=True).get_alias(account, region, name, alias)
 
     def referenced_code(self) -> set[str]:
-        rows = self._conn().execute("SELECT DISTINCT code_sha256 FROM versions").fetchall()
-        return {row[0] for row in rows}
+        conn = self._conn()
+        rows = conn.execute("SELECT DISTINCT code_sha256 FROM versions").fetchall()
+        return {row[0] for row in rows} | referenced_layer_code(conn)
 
 
 def _number(version: str) -> int:
@@ -142,7 +145,7 @@ def _alias(row: sqlite3.Row) -> AliasRecord:
     )
 
 
-class SqliteTransaction:
+class SqliteTransaction(SqliteLayers, SqliteDeployments):
     def __init__(self, conn: sqlite3.Connection, readonly: bool = False) -> None:
         self._conn = conn
         self._readonly = readonly
@@ -237,7 +240,7 @@ class SqliteTransaction:
 
     def code_in_use(self, sha256_hex: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM versions WHERE code_sha256 = ? LIMIT 1", (sha256_hex,)).fetchone()
-        return row is not None
+        return row is not None or self.layer_code_in_use(sha256_hex)
 
     # -- writes --------------------------------------------------------------------------
 
