@@ -8,14 +8,18 @@ from typing import Any
 
 from lambdastack import __version__
 from lambdastack.api.asgi import LambdaApi
+from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
+from lambdastack.api.async_status import async_status_route
 from lambdastack.api.internal import code_download_route, health_route
-from lambdastack.api.operations import build_operations
+from lambdastack.api.operations import ControlRunner, build_operations
+from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
 from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.common import Deps
+from lambdastack.control.event_invoke_config import EventInvokeConfigService
 from lambdastack.control.events import Events
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.states import States
@@ -62,10 +66,15 @@ def build_app(settings: Settings) -> LambdaApi:
 
     operations = build_operations(control, control_thread)
     operations.update(invoke_operations.handlers(engine.service))
+    event_invoke_configs = EventInvokeConfigService(deps, engine.event_invoke_configs)
+    event_invoke_configs.on_change(engine.async_settings_changed)
+    operations.update(event_invoke_config_operations.handlers(event_invoke_configs, ControlRunner(control_thread)))
     return LambdaApi(
         operations=operations,
         internal={
             "/_lambdastack/health": health_route(describe),
+            ASYNC_ROUTE: async_status_route(engine.async_invoker.describe),
+            ASYNC_ROUTE + "/": async_status_route(engine.async_invoker.describe),
             CODE_ROUTE: code_download_route(control.deps.signer, control.deps.code.zip_path),
         },
         account=settings.account_id,

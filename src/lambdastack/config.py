@@ -25,6 +25,14 @@ class Settings:
     log_level: str = "info"
     # Concurrent executions the account may run per region (AccountLimit.ConcurrentExecutions).
     account_concurrency: int = 1000
+    # Every delay of asynchronous invocation (retry waits, backoff, maximum event age) is
+    # multiplied by this; 1 is Lambda's own timing.
+    async_time_scale: float = 1.0
+    # Asynchronous events run at once (all functions together).
+    async_concurrency: int = 64
+    # Where SQS / SNS / EventBridge / S3 destinations and dead-letter queues are reached
+    # (an AWS-compatible endpoint); None: boto3's own AWS endpoints.
+    aws_endpoint_url: str | None = None
 
     @property
     def base_url(self) -> str:

@@ -15,13 +15,14 @@ from lambdastack.config import Settings
 from lambdastack.control import runtimes as control_runtimes
 from lambdastack.control.code import CodeStore
 from lambdastack.control.events import Events
-from lambdastack.invoke.async_invoker import AsyncInvoker
+from lambdastack.invoke.async_invoker import AsyncInvoker, AsyncSettings
 from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
 from lambdastack.observe.logs import LogStore
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.sandbox import cgroups, detect, seccomp
 from lambdastack.store.base import Store
+from lambdastack.store.event_invoke_configs import SqliteEventInvokeConfigStore
 from lambdastack.store.queue import SqliteEventQueue
 from lambdastack.worker.runtimes import discover_pythons, server_python
 from lambdastack.worker.worker import Worker, WorkerConfig
@@ -58,7 +59,13 @@ class Engine:
         )
         self.queue = SqliteEventQueue(settings.data_dir / "queue.db")
         self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code.unpacked_path, self.queue)
-        self.async_invoker = AsyncInvoker(self.queue, self.service)
+        self.event_invoke_configs = SqliteEventInvokeConfigStore(settings.data_dir / "lambdastack.db")
+        self.async_invoker = AsyncInvoker(self.queue, self.service, store, self.event_invoke_configs, AsyncSettings(
+            time_scale=settings.async_time_scale,
+            concurrency=settings.async_concurrency,
+            per_function=max(1, settings.async_concurrency // 2),
+            aws_endpoint_url=settings.aws_endpoint_url,
+        ))
         self.service.on_enqueued = self.async_invoker.notify
         self._loop: asyncio.AbstractEventLoop | None = None
         events.on_function_changed(self._changed)
@@ -78,8 +85,14 @@ class Engine:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._forget, account, region, name)
 
+    def async_settings_changed(self, account: str, region: str, name: str) -> None:
+        """A function's EventInvokeConfig changed (on control's thread): only the async side cares."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.async_invoker.forget, account, region, name)
+
     def _forget(self, account: str, region: str, name: str) -> None:
         self.service.forget(account, region, name)
+        self.async_invoker.forget(account, region, name)
         prefix = f"{account}:{region}:{name}:"
         self.worker.retire(lambda key: key.startswith(prefix))
 
@@ -101,7 +114,8 @@ class Engine:
     async def stop(self) -> None:
         await self.async_invoker.stop()
         await self.worker.stop()
-        await asyncio.to_thread(self.queue.close)
+        await self.queue.close()
+        self.event_invoke_configs.close()
         self.logs.close()
         if self.cgroups is not None:
             self.cgroups.close()

@@ -23,8 +23,18 @@ def _serve(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         log_level=args.log_level,
         account_concurrency=args.account_concurrency,
+        async_time_scale=args.async_time_scale,
+        async_concurrency=args.async_concurrency,
+        aws_endpoint_url=args.aws_endpoint_url,
     )
     return serve(settings)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -73,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="concurrent executions the account may run per region (Lambda's default quota is 1000)",
     )
+    serve.add_argument("--async-time-scale", type=_positive_float, default=1.0,
+                       help="multiply every asynchronous-invocation delay (retry waits, backoff, maximum event age)"
+                       " by this; e.g. 0.01 turns Lambda's one-minute retry wait into 0.6 s")
+    serve.add_argument("--async-concurrency", type=int, default=64,
+                       help="asynchronous events run at once, all functions together")
+    serve.add_argument("--aws-endpoint-url", default=None,
+                       help="AWS-compatible endpoint for SQS/SNS/EventBridge/S3 destinations and dead-letter queues")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -19,7 +19,7 @@ from lambdastack.api.context import RequestContext
 from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec
 from lambdastack.placement.local import LocalPlacement
-from lambdastack.store.queue import QueuedEvent, SqliteEventQueue
+from lambdastack.store.event_queue import EventQueue, QueuedEvent
 from lambdastack.store.records import VersionRecord
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.worker import EnvironmentStartError
@@ -55,8 +55,8 @@ class InvokeService:
         resolver: Resolver,
         placement: LocalPlacement,
         code_path: Callable[[str], Path],
-        queue: SqliteEventQueue,
-        on_enqueued: Callable[[], None] = lambda: None,
+        queue: EventQueue,
+        on_enqueued: Callable[[QueuedEvent], None] = lambda event: None,
     ) -> None:
         self.resolver = resolver
         self.placement = placement
@@ -98,12 +98,12 @@ class InvokeService:
         if invocation_type == "DryRun":
             return {"StatusCode": 204, "ExecutedVersion": target.executed_version}
         if invocation_type == "Event":
-            await self.queue.put(QueuedEvent(
+            event = QueuedEvent(
                 request_id=ctx.request_id, account=ctx.account, region=ctx.region,
-                function_name=target.version.function_name, qualifier=params.get("Qualifier") or _qualifier(target),
-                payload=payload,
-            ))
-            self.on_enqueued()
+                function_name=target.version.function_name, qualifier=_invoked_qualifier(target), payload=payload,
+            )
+            await self.queue.put(event)
+            self.on_enqueued(event)
             return {"StatusCode": 202}
         outcome = await self.run(target, ctx.request_id, payload, client_context)
         result: dict[str, Any] = {
@@ -155,6 +155,7 @@ class InvokeService:
         return decoded.decode()
 
 
-def _qualifier(target: Target) -> str | None:
-    version = target.version.version
-    return None if version == "$LATEST" else version
+def _invoked_qualifier(target: Target) -> str | None:
+    """The qualifier the caller named (an alias stays an alias: its settings apply to the event)."""
+    parts = target.invoked_arn.split(":")
+    return parts[7] if len(parts) > 7 else None

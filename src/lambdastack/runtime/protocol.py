@@ -8,6 +8,7 @@ durations); the body carries payloads verbatim, so events and results are never 
 from __future__ import annotations
 
 import json
+import socket
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -16,6 +17,7 @@ HEADER = struct.Struct("!BII")
 # worker -> init
 INVOKE = 1
 SHUTDOWN = 2
+ASSIGN = 3  # a pre-built environment learns its function (the code's mount tree rides along)
 # init -> worker
 READY = 10  # the runtime asked for its first event: init is complete
 INIT_ERROR = 11  # the runtime posted /runtime/init/error
@@ -25,7 +27,7 @@ EXITED = 14  # the runtime process exited
 SETUP_ERROR = 15  # the environment could not be built
 
 NAMES = {
-    INVOKE: "INVOKE", SHUTDOWN: "SHUTDOWN", READY: "READY", INIT_ERROR: "INIT_ERROR",
+    INVOKE: "INVOKE", SHUTDOWN: "SHUTDOWN", ASSIGN: "ASSIGN", READY: "READY", INIT_ERROR: "INIT_ERROR",
     RESPONSE: "RESPONSE", ERROR: "ERROR", EXITED: "EXITED", SETUP_ERROR: "SETUP_ERROR",
 }
 
@@ -59,3 +61,22 @@ class FrameReader:
             del buf[:end]
             frames.append((kind, meta, body))
         return frames
+
+
+def read_frame(sock: socket.socket) -> "Tuple[int, Dict[str, Any], bytes, List[int]]":
+    """Read one frame from a blocking socket, with the descriptors that came with it."""
+    data = bytearray()
+    fds: List[int] = []
+    need = HEADER.size
+    while len(data) < need:
+        chunk, new_fds, _, _ = socket.recv_fds(sock, need - len(data), 4)
+        if not chunk:
+            raise EOFError("the channel closed")
+        data += chunk
+        fds += new_fds
+        if len(data) >= HEADER.size and need == HEADER.size:
+            _, meta_len, body_len = HEADER.unpack_from(data)
+            need = HEADER.size + meta_len + body_len
+    kind, meta_len, body_len = HEADER.unpack_from(data)
+    meta = json.loads(bytes(data[HEADER.size:HEADER.size + meta_len])) if meta_len else {}
+    return kind, meta, bytes(data[HEADER.size + meta_len:]), fds

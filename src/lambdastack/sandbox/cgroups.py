@@ -78,6 +78,10 @@ class EnvCgroup:
         """Apply the CPU share for `memory_mb`, or lift the limit (None), e.g. while initializing."""
         raise NotImplementedError
 
+    def set_memory(self, memory_mb: int) -> None:
+        """Change the memory limit (a pre-built environment learns its function's MemorySize)."""
+        raise NotImplementedError
+
     def kill(self) -> None:
         raise NotImplementedError
 
@@ -168,6 +172,16 @@ class V1Cgroup(EnvCgroup):
     def set_cpu(self, memory_mb: int | None) -> None:
         quota = -1 if memory_mb is None else cpu_quota_us(memory_mb)
         _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(quota))
+
+    def set_memory(self, memory_mb: int) -> None:
+        limit = str(memory_mb * 1024 * 1024)
+        # memsw must never be below the memory limit: lower memory first, then memsw.
+        _write(self.dirs["memory"] / "memory.limit_in_bytes", limit)
+        try:
+            _write(self.dirs["memory"] / "memory.memsw.limit_in_bytes", limit)
+        except OSError:
+            pass
+        _write(self.dirs["cpu"] / "cpu.shares", str(max(2, memory_mb)))
 
     def kill(self) -> None:
         # Freeze first so nothing forks while we kill, then kill, then thaw so the kills land.
@@ -299,6 +313,10 @@ class V2Cgroup(EnvCgroup):
     def set_cpu(self, memory_mb: int | None) -> None:
         quota = "max" if memory_mb is None else str(cpu_quota_us(memory_mb))
         _write(self.path / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+
+    def set_memory(self, memory_mb: int) -> None:
+        _write(self.path / "memory.max", str(memory_mb * 1024 * 1024))
+        _write(self.path / "cpu.weight", str(max(1, min(10000, memory_mb * 100 // 1024))))
 
     def kill(self) -> None:
         kill_file = self.path / "cgroup.kill"

@@ -170,9 +170,9 @@ def unshare_environment() -> None:
     socket.sethostname(HOSTNAME)
 
 
-def enter_root(root: str, tmp_mb: int, task_dir: Optional[str], opt_dir: Optional[str],
+def enter_root(root: str, tmp_mb: int, task_dir: Optional[str], opt_dirs: Sequence[str] = (),
                own_root: bool = False) -> None:
-    """Mount this environment's /tmp, /var/task, /opt and /proc on `root` and pivot into it.
+    """Mount this environment's /tmp, /var/task, /opt (its layers) and /proc on `root`; pivot into it.
 
     `own_root` is for roots that are not a mount of their own yet (a container image's
     unpacked root filesystem); the base root prepared by the zygote already is one.
@@ -184,13 +184,52 @@ def enter_root(root: str, tmp_mb: int, task_dir: Optional[str], opt_dir: Optiona
                "size=%dm,mode=1777" % tmp_mb)
     if task_dir:
         _bind_ro(task_dir, root + "/var/task")
-    if opt_dir:
-        _bind_ro(opt_dir, root + "/opt")
+    if opt_dirs:
+        mount_layers(opt_dirs, root + "/opt")
     libc.mount("proc", root + "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     os.chdir(root)
     libc.pivot_root(".", ".")
     libc.umount2(".", libc.MNT_DETACH)
     os.chdir("/")
+
+
+def readonly_tree(host_path: str) -> int:
+    """A detached, read-only copy of `host_path`'s mount tree, to be attached in an environment.
+
+    This is how code reaches an environment that was built before its function was known:
+    the descriptor crosses into it over its channel, and `attach_tree` mounts it.
+    """
+    fd = libc.open_tree_clone(host_path)
+    try:
+        libc.mount_setattr(fd, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def attach_tree(fd: int, target: str) -> None:
+    libc.move_mount(fd, target)
+
+
+def resize_tmp(tmp_mb: int) -> None:
+    """Give /tmp its size (EphemeralStorage) once the environment's function is known."""
+    libc.mount("tmpfs", "/tmp", "tmpfs", libc.MS_REMOUNT | libc.MS_NOSUID | libc.MS_NODEV,
+               "size=%dm,mode=1777" % tmp_mb)
+
+
+def mount_layers(layers: Sequence[str], target: str) -> None:
+    """Mount layer directories at `target`, merged and read-only; a later layer's files win.
+
+    Several layers make an overlayfs with only lower directories (hence read-only), the last
+    layer on top; a single layer is a plain read-only bind.
+    """
+    if len(layers) == 1:
+        _bind_ro(layers[0], target)
+        return
+    # overlayfs separates lower directories with ':' and options with ','; escape both.
+    lower = ":".join(d.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,") for d in reversed(layers))
+    libc.mount("overlay", target, "overlay", libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV, "lowerdir=" + lower)
 
 
 def loopback_up() -> None:
@@ -220,7 +259,7 @@ def become_init(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[by
 
 
 def _drop(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) -> None:
-    libc.drop_bounding_set()  # while we still hold CAP_SETPCAP
+    # The bounding set was emptied once in the zygote (`seal_zygote`) and is inherited.
     if uid is not None and gid is not None:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -231,24 +270,43 @@ def _drop(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) 
         libc.install_seccomp_filter(seccomp_bpf)
 
 
+def seal_zygote() -> bool:
+    """Empty the zygote's capability bounding set: every environment inherits an empty one.
+
+    False where we may not (an unprivileged server without namespaces has no capabilities
+    to bound anyway, and no_new_privs keeps it from gaining any).
+    """
+    try:
+        libc.drop_bounding_set()
+    except PermissionError:
+        return False
+    return True
+
+
 def die_with_parent() -> None:
     import signal
 
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def close_fds_except(keep: List[int]) -> None:
-    """Close every inherited descriptor but `keep` (and 0-2)."""
-    try:
-        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(3, 1024))
-    for fd in fds:
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+def keep_only_fds(keep: List[int]) -> List[int]:
+    """Close every inherited descriptor but 0-2 and `keep`; returns where the kept ones now are.
+
+    The kept descriptors end up at 3, 4, ... so that one close_range() closes all the rest.
+    """
+    # Park them above the target range first, so that no move overwrites another.
+    parked = [fcntl.fcntl(fd, fcntl.F_DUPFD, 256) for fd in keep]
+    for i, fd in enumerate(parked):
+        os.dup2(fd, 3 + i)
+    first = 3 + len(keep)
+    if not libc.close_range(first):
+        for name in os.listdir("/proc/self/fd"):
+            if int(name) >= first:
+                try:
+                    os.close(int(name))
+                except OSError:
+                    pass
+    return [3 + i for i in range(len(keep))]
 
 
 def _write(path: str, text: str) -> None:

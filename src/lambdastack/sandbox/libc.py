@@ -37,8 +37,23 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
-_SYS_PIVOT_ROOT = 155  # x86_64
+# x86_64 system call numbers
+_SYS_PIVOT_ROOT = 155
 _SYS_CAPSET = 126
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_SYS_CLOSE_RANGE = 436
+_SYS_MOUNT_SETATTR = 442
+
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
 
 
 def _check(result: int, what: str) -> int:
@@ -79,6 +94,42 @@ def pivot_root(new_root: str, put_old: str) -> None:
     if _libc.syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"pivot_root: {os.strerror(err)}")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _syscall(number: int, what: str, *args: object) -> int:
+    result = _libc.syscall(number, *args)
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return int(result)
+
+
+def open_tree_clone(path: str) -> int:
+    """A detached copy of the mount tree at `path` (a descriptor that can be attached elsewhere)."""
+    return _syscall(_SYS_OPEN_TREE, "open_tree", AT_FDCWD, path.encode(),
+                    ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE))
+
+
+def mount_setattr(fd: int, attr_set: int) -> None:
+    attr = _MountAttr(attr_set, 0, 0, 0)
+    _syscall(_SYS_MOUNT_SETATTR, "mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE),
+             ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+
+
+def move_mount(fd: int, target: str) -> None:
+    """Attach a detached mount tree at `target` (in the caller's mount namespace)."""
+    _syscall(_SYS_MOVE_MOUNT, "move_mount", fd, b"", AT_FDCWD, target.encode(),
+             ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+
+
+def close_range(first: int) -> bool:
+    """Close every descriptor from `first` up; False where the kernel lacks close_range."""
+    return _libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(0)) == 0
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:

@@ -73,6 +73,7 @@ class Zygote:
                 hidden += own_hidden
             jail.build_base_root(self.config["base_root"], binds, hidden)
             self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        report["bounding_set_empty"] = jail.seal_zygote()
         signal.signal(signal.SIGCHLD, lambda *_: self._reap())
         gc.collect()
         if hasattr(gc, "freeze"):
@@ -159,7 +160,14 @@ class Zygote:
         return pid
 
     def _environment(self, spec: Dict[str, Any], channel_fd: int, log_fd: int) -> None:
-        """PID 1 of the new environment (still privileged until `become_init`)."""
+        """PID 1 of the new environment (still privileged until `become_init`).
+
+        The environment is built before it needs to know its function, which arrives as an
+        ASSIGN frame on the channel: right away for an environment built on demand (its code
+        was bound before the pivot), or later for one built ahead of demand, with the code as
+        a detached read-only mount tree: that is how a pre-built environment is taken into
+        service in a fraction of a millisecond.
+        """
         jail.die_with_parent()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self.control.close()
@@ -171,7 +179,7 @@ class Zygote:
         if self.mode != "process":
             jail.unshare_environment()
             root = spec.get("root") or self.config["base_root"]
-            jail.enter_root(root, int(spec["tmp_mb"]), spec.get("task_dir"), spec.get("opt_dir"),
+            jail.enter_root(root, int(spec["tmp_mb"]), spec.get("task_dir"), spec.get("opt_dirs") or (),
                             own_root=bool(spec.get("root")))
             jail.loopback_up()
         else:
@@ -180,40 +188,65 @@ class Zygote:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))
         listener.listen(64)
-        env = dict(spec["env"])
-        env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % listener.getsockname()[1]
-        ids = spec.get("ids") or {}
+        api = "127.0.0.1:%d" % listener.getsockname()[1]
+        go_r, go_w = os.pipe()
         runtime_pid = os.fork()
         if runtime_pid == 0:
             code = 127
             try:
-                self._runtime(spec, env, ids, log_fd)
+                self._runtime(spec, go_r, log_fd)
             except SystemExit as e:  # the function called sys.exit(): exit with its status
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             except BaseException:
                 traceback.print_exc()  # into the function's log: the runtime could not start
             finally:
                 os._exit(code)
+        os.close(go_r)
         os.close(log_fd)
-        jail.close_fds_except([channel_fd, listener.fileno()])
+        channel = socket.socket(fileno=channel_fd)
+        assignment = self._receive_assignment(channel)
+        assignment["env"]["AWS_LAMBDA_RUNTIME_API"] = api
+        _write_all(go_w, json.dumps(assignment).encode())
+        os.close(go_w)
+        channel_fd, listen_fd = jail.keep_only_fds([channel.detach(), listener.detach()])
+        ids = spec.get("ids") or {}
         jail.become_init(ids.get("init_uid"), ids.get("init_gid"), self.seccomp_bpf)
-        init.serve(socket.socket(fileno=channel_fd), listener, runtime_pid)
+        init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid)
 
-    def _runtime(self, spec: Dict[str, Any], env: Dict[str, str], ids: Dict[str, Any], log_fd: int) -> None:
-        """The runtime process: the function's code runs here."""
+    @staticmethod
+    def _receive_assignment(channel: socket.socket) -> Dict[str, Any]:
+        """Wait for this pre-built environment's function; mount its code and size its /tmp."""
+        kind, meta, _, fds = protocol.read_frame(channel)
+        try:
+            if kind != protocol.ASSIGN:
+                raise RuntimeError("expected an ASSIGN frame, got %s" % protocol.NAMES.get(kind, kind))
+            if fds:
+                jail.attach_tree(fds[0], "/var/task")
+            jail.resize_tmp(int(meta["tmp_mb"]))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return meta
+
+    def _runtime(self, spec: Dict[str, Any], go_fd: int, log_fd: int) -> None:
+        """The runtime process: the function's code runs here, once PID 1 says what it is."""
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        jail.close_fds_except([])
-        os.chdir(spec.get("cwd") or env.get("LAMBDA_TASK_ROOT") or "/")
-        jail.set_limits(spec.get("rlimits") or {})
+        [go_fd] = jail.keep_only_fds([go_fd])
+        assignment = json.loads(_read_all(go_fd))
+        os.close(go_fd)
+        env = assignment["env"]
+        os.chdir(assignment.get("cwd") or env.get("LAMBDA_TASK_ROOT") or "/")
+        jail.set_limits(assignment.get("rlimits") or {})
+        ids = spec.get("ids") or {}
         jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
         os.environ.clear()
         os.environ.update(env)
-        runtime = spec["runtime"]
+        runtime = assignment["runtime"]
         if runtime["kind"] == "python":
             from lambdastack.runtime.python import bootstrap
 
@@ -221,6 +254,21 @@ class Zygote:
         else:
             argv = runtime["argv"]
             os.execve(argv[0], argv, env)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: List[bytes] = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def python_layout() -> "tuple[List[tuple[str, str]], List[str]]":
