@@ -73,7 +73,7 @@ class BenchServer:
     def client(self) -> Any:
         return boto3.client(
             "lambda", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
-            aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}, read_timeout=300),
+            aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}, read_timeout=300),
         )
 
     def pid(self) -> int:

@@ -126,7 +126,8 @@ class Server:
 
 
 def client_for(url: str, service: str = "lambda", region: str = REGION, **config: Any) -> Any:
-    cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120, connect_timeout=10, **config)
+    # No retries: tests see exactly what one request got (botocore's max_attempts counts retries).
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120, connect_timeout=10, **config)
     return boto3.client(
         service, endpoint_url=url, region_name=region,
         aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", config=cfg,
