@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,9 +21,17 @@ from lambdastack.control import limits
 from lambdastack.control.code import CodeRef
 from lambdastack.control.names import function_arn
 from lambdastack.control.runtimes import check_runtime
-from lambdastack.store.records import LATEST
+from lambdastack.store.records import (
+    LATEST,
+    LAYER_SHA256,
+    LAYER_UNZIPPED_SIZE,
+    UNZIPPED_CODE_SIZE,
+    LayerVersionRecord,
+)
 
 Config = dict[str, Any]
+# Finds the layer version a function names by its version ARN (None: no such version here).
+LayerLookup = Callable[[str], LayerVersionRecord | None]
 
 RESERVED_ENV = frozenset(
     {
@@ -105,7 +114,15 @@ def refuse_unsupported(params: dict[str, Any]) -> None:
         raise errors.InvalidParameterValue("VPC networking (VpcConfig) is not supported by lambdastack.")
 
 
-def new_config(account: str, region: str, name: str, params: dict[str, Any], code: CodeRef) -> Config:
+def new_config(
+    account: str,
+    region: str,
+    name: str,
+    params: dict[str, Any],
+    code: CodeRef,
+    *,
+    layers: LayerLookup | None = None,
+) -> Config:
     """The $LATEST configuration of a function being created (state members not yet set)."""
     refuse_unsupported(params)
     if params.get("PackageType", "Zip") != "Zip":
@@ -128,6 +145,7 @@ def new_config(account: str, region: str, name: str, params: dict[str, Any], cod
         "Timeout": 3,
         "MemorySize": 128,
         "CodeSha256": code.sha256_b64,
+        UNZIPPED_CODE_SIZE: code.unzipped_size,
         "Version": LATEST,
         "TracingConfig": {"Mode": "PassThrough"},
         "PackageType": "Zip",
@@ -138,11 +156,16 @@ def new_config(account: str, region: str, name: str, params: dict[str, Any], cod
     }
     if params.get("Architectures"):
         config["Architectures"] = list(params["Architectures"])
-    return apply_changes(config, params, creating=True)
+    return apply_changes(config, params, creating=True, layers=layers)
 
 
-def apply_changes(config: Config, params: dict[str, Any], *, creating: bool = False) -> Config:
-    """A copy of `config` with the members of an UpdateFunctionConfiguration-like request applied."""
+def apply_changes(
+    config: Config, params: dict[str, Any], *, creating: bool = False, layers: LayerLookup | None = None
+) -> Config:
+    """A copy of `config` with the members of an UpdateFunctionConfiguration-like request applied.
+
+    `layers` finds the layer versions that `Layers` names; without it, none is found.
+    """
     refuse_unsupported(params)
     out = dict(config)
     for member in ("Role", "Handler", "Description", "Timeout", "MemorySize", "Runtime"):
@@ -164,11 +187,12 @@ def apply_changes(config: Config, params: dict[str, Any], *, creating: bool = Fa
         else:
             out.pop("Environment", None)
     if "Layers" in params:
-        layers = check_layers(list(params["Layers"]))
-        if layers:
-            out["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in layers]
+        attached = attach_layers(out.get("Layers") or [], check_layers(list(params["Layers"])), layers)
+        if attached:
+            out["Layers"] = attached
         else:
             out.pop("Layers", None)
+        check_unzipped_total(out)
     if "TracingConfig" in params:
         out["TracingConfig"] = {"Mode": params["TracingConfig"].get("Mode", "PassThrough")}
     if "DeadLetterConfig" in params:
@@ -222,6 +246,48 @@ def check_layers(arns: list[str]) -> list[str]:
     return arns
 
 
+def attach_layers(current: list[Config], arns: list[str], lookup: LayerLookup | None) -> list[Config]:
+    """The `Layers` of a configuration naming `arns`, in order, each with a snapshot of its version.
+
+    A layer the function already has keeps its snapshot (its version may have been deleted
+    since); a new one must exist.
+    """
+    kept = {layer["Arn"]: layer for layer in current}
+    attached: list[Config] = []
+    for arn in arns:
+        if arn in kept:
+            attached.append(dict(kept[arn]))
+            continue
+        record = lookup(arn) if lookup is not None else None
+        if record is None:
+            raise errors.InvalidParameterValue(f"Layer version {arn} does not exist.")
+        attached.append(
+            {
+                "Arn": arn,
+                "CodeSize": record.code_size,
+                LAYER_SHA256: record.code_sha256_hex,
+                LAYER_UNZIPPED_SIZE: record.unzipped_size,
+            }
+        )
+    return attached
+
+
+def layer_shas(config: Config) -> set[str]:
+    """The content (SHA-256 in hex) of every layer a configuration has snapshotted."""
+    return {layer[LAYER_SHA256] for layer in config.get("Layers") or () if layer.get(LAYER_SHA256)}
+
+
+def check_unzipped_total(config: Config) -> None:
+    """Function code and layers together unzip to at most 250 MB, as on Lambda."""
+    total = int(config.get(UNZIPPED_CODE_SIZE) or 0)
+    total += sum(int(layer.get(LAYER_UNZIPPED_SIZE) or 0) for layer in config.get("Layers") or ())
+    if total > limits.UNZIPPED_MAX_BYTES:
+        raise errors.InvalidParameterValue(
+            f"Function code combined with layers exceeds the maximum allowed size of {limits.UNZIPPED_MAX_BYTES} "
+            f"bytes. The actual size is {total} bytes."
+        )
+
+
 def logging_config(current: Config, given: Config, config: Config) -> Config:
     merged = {**current, **given}
     merged.setdefault("LogGroup", f"/aws/lambda/{config['FunctionName']}")
@@ -244,8 +310,10 @@ def with_code(config: Config, code: CodeRef, architectures: list[str] | None = N
     out = dict(config)
     out["CodeSha256"] = code.sha256_b64
     out["CodeSize"] = code.size
+    out[UNZIPPED_CODE_SIZE] = code.unzipped_size
     if architectures:
         out["Architectures"] = list(architectures)
+    check_unzipped_total(out)
     return out
 
 

@@ -15,6 +15,7 @@ from lambdastack.control.common import (
     require_latest,
     resolve,
 )
+from lambdastack.control.layers import lookup_in
 from lambdastack.control.names import FunctionRef, is_version_number
 from lambdastack.control.tags import check_tags
 from lambdastack.control.versions import publish_in
@@ -56,9 +57,11 @@ class FunctionService:
         tags = dict(params.get("Tags") or {})
         check_tags(tags)
         data = _zip_from(params.get("Code") or {})
-        # Every rule on the configuration is checked before any code is stored.
-        configuration.new_config(ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0))
         with self.deps.store.read() as tx:
+            # Every rule on the configuration is checked before any code is stored.
+            configuration.new_config(
+                ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0), layers=lookup_in(tx, ref)
+            )
             if tx.get_function(ref.account, ref.region, ref.name) is not None:
                 raise errors.ResourceConflict(f"Function already exist: {ref.name}")
         code = self.deps.code.put_zip(data)
@@ -66,7 +69,9 @@ class FunctionService:
             with self.deps.store.transaction() as tx:
                 if tx.get_function(ref.account, ref.region, ref.name) is not None:
                     raise errors.ResourceConflict(f"Function already exist: {ref.name}")
-                config = configuration.new_config(ref.account, ref.region, ref.name, params, code)
+                config = configuration.new_config(
+                    ref.account, ref.region, ref.name, params, code, layers=lookup_in(tx, ref)
+                )
                 accepted = states.creating(configuration.touched(config))
                 fn = FunctionRecord(ref.account, ref.region, ref.name, created=accepted["LastModified"], tags=tags)
                 latest = VersionRecord(
@@ -192,10 +197,13 @@ class FunctionService:
             latest = require_latest(tx, ref)
             check_revision(params.get("RevisionId"), latest.config["RevisionId"])
             states.ensure_not_updating(latest.config, ref.arn)
-            changed = configuration.apply_changes(latest.config, params)
+            changed = configuration.apply_changes(latest.config, params, layers=lookup_in(tx, ref))
+            detached = configuration.layer_shas(latest.config) - configuration.layer_shas(changed)
             accepted = states.updating(configuration.touched(changed))
             latest.config = self.deps.states.stored(accepted)
             tx.put_version(latest)
+        for sha in detached:
+            self.deps.release_code(sha)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
         return accepted
 
@@ -216,7 +224,9 @@ class FunctionService:
     def _delete_function(self, ref: FunctionRef) -> None:
         with self.deps.store.transaction() as tx:
             require_function(tx, ref)
-            shas = {v.code_sha256_hex for v in tx.list_versions(ref.account, ref.region, ref.name)}
+            shas: set[str] = set()
+            for v in tx.list_versions(ref.account, ref.region, ref.name):
+                shas |= {v.code_sha256_hex, *configuration.layer_shas(v.config)}
             tx.delete_function(ref.account, ref.region, ref.name)
         for sha in shas:
             self.deps.release_code(sha)
@@ -238,5 +248,6 @@ class FunctionService:
                     f"Unable to delete version because the following aliases reference it: [{', '.join(using)}]"
                 )
             tx.delete_version(ref.account, ref.region, ref.name, version)
-        self.deps.release_code(record.code_sha256_hex)
+        for sha in {record.code_sha256_hex, *configuration.layer_shas(record.config)}:
+            self.deps.release_code(sha)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)

@@ -10,6 +10,7 @@ from lambdastack.control.aliases import AliasService
 from lambdastack.control.common import Deps
 from lambdastack.control.concurrency import ConcurrencyService
 from lambdastack.control.functions import FunctionService
+from lambdastack.control.layers import LayerService
 from lambdastack.control.tags import TagService
 from lambdastack.control.versions import VersionService
 
@@ -25,6 +26,7 @@ class ControlPlane:
     tags: TagService
     concurrency: ConcurrencyService
     account: AccountService
+    layers: LayerService
 
     @classmethod
     def over(cls, deps: Deps) -> ControlPlane:
@@ -36,6 +38,7 @@ class ControlPlane:
             tags=TagService(deps),
             concurrency=ConcurrencyService(deps),
             account=AccountService(deps),
+            layers=LayerService(deps),
         )
 
     def start(self) -> None:

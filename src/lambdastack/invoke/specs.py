@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from lambdastack.store.records import VersionRecord
+from lambdastack.store.records import LAYER_SHA256, VersionRecord
 from lambdastack.worker.spec import EnvironmentSpec
 
 CodePath = Callable[[str], Path]
@@ -31,6 +31,7 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         region=record.region,
         account=record.account,
         code_dir=code_path(record.code_sha256_hex),
+        opt_dirs=tuple(code_path(layer[LAYER_SHA256]) for layer in config.get("Layers") or ()),
         environment=dict((config.get("Environment") or {}).get("Variables") or {}),
         log_format=logging_config.get("LogFormat") or "Text",
         log_level=logging_config.get("ApplicationLogLevel"),

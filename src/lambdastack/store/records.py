@@ -13,6 +13,14 @@ from typing import Any
 
 LATEST = "$LATEST"
 
+# Members a stored configuration keeps for lambdastack's own use; the API never shows them
+# (responses carry only the members of the model's shapes): the function code's unzipped
+# size and, in each entry of `Layers`, the content (SHA-256 in hex) and unzipped size of the
+# layer version as it was when the layer was attached.
+UNZIPPED_CODE_SIZE = "UnzippedCodeSize"
+LAYER_SHA256 = "Sha256"
+LAYER_UNZIPPED_SIZE = "UnzippedSize"
+
 
 @dataclass
 class FunctionRecord:

@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from lambdastack.store.records import LayerRecord, LayerVersionRecord
+from lambdastack.store.records import LAYER_SHA256, LayerRecord, LayerVersionRecord
 
 # SHA-256 (hex) of the layer content a function version snapshotted when the layer was
 # attached; it keeps that content alive after the layer version itself is deleted.
-_SNAPSHOT = "json_extract(layer.value, '$.Sha256')"
+_SNAPSHOT = f"json_extract(layer.value, '$.{LAYER_SHA256}')"
 _SNAPSHOTS = "versions, json_each(versions.config, '$.Layers') AS layer"
 
 

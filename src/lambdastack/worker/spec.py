@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,9 @@ class EnvironmentSpec:
     region: str
     account: str
     code_dir: Path | None
-    opt_dir: Path | None = None
+    # The function's layers, in order: mounted merged and read-only at /opt, a later layer's
+    # files over an earlier one's.
+    opt_dirs: tuple[Path, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     log_format: str = "Text"
     log_level: str | None = None
@@ -32,6 +35,13 @@ class EnvironmentSpec:
     root: Path | None = None  # a container image's root filesystem
     cwd: str | None = None
     architecture: str = "x86_64"
+
+    def opt_path(self, relative: str) -> Path | None:
+        """The host file a function sees at /opt/<relative>: in the last layer that has it."""
+        for layer in reversed(self.opt_dirs):
+            if os.path.lexists(layer / relative):
+                return layer / relative
+        return None
 
     @property
     def log_group_name(self) -> str:

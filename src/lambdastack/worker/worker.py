@@ -28,6 +28,7 @@ from lambdastack.sandbox.cgroups import Driver, EnvCgroup
 from lambdastack.worker import logformat
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
+from lambdastack.worker.layers import layer_paths_without_mounts
 from lambdastack.worker.pool import Pool
 from lambdastack.worker.runtimes import PythonInterpreter
 from lambdastack.worker.sdk import sdk_binds
@@ -219,11 +220,12 @@ class Worker:
             variables["LAMBDA_TASK_ROOT"] = "/var/task"
         else:
             variables["LAMBDA_TASK_ROOT"] = task_dir or "/var/task"
+            variables.update(layer_paths_without_mounts(variables, spec.opt_dirs))
         request: dict[str, Any] = {
             "env": variables,
             "tmp_mb": spec.ephemeral_mb,
             "task_dir": task_dir,
-            "opt_dir": str(spec.opt_dir) if spec.opt_dir else None,
+            "opt_dirs": [str(d) for d in spec.opt_dirs],
             "root": str(spec.root) if spec.root else None,
             "cgroup_procs": cgroup.procs_files() if cgroup else [],
             "cwd": spec.cwd or variables["LAMBDA_TASK_ROOT"],

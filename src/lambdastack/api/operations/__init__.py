@@ -30,10 +30,10 @@ class ControlRunner:
 
 
 def build_operations(control: ControlPlane, executor: Executor) -> dict[str, Handler]:
-    from lambdastack.api.operations import account, aliases, concurrency, functions, tags, versions
+    from lambdastack.api.operations import account, aliases, concurrency, functions, layers, tags, versions
 
     run = ControlRunner(executor)
     operations: dict[str, Handler] = {}
-    for family in (functions, versions, aliases, tags, concurrency, account):
+    for family in (functions, versions, aliases, tags, concurrency, account, layers):
         operations.update(family.handlers(control, run))
     return operations
