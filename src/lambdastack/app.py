@@ -10,6 +10,8 @@ from lambdastack import __version__
 from lambdastack.api.asgi import LambdaApi
 from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
 from lambdastack.api.async_status import async_status_route
+from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
+from lambdastack.api.deployments import deployments_route
 from lambdastack.api.internal import code_download_route, health_route
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
@@ -23,6 +25,7 @@ from lambdastack.control.event_invoke_config import EventInvokeConfigService
 from lambdastack.control.events import Events
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.states import States
+from lambdastack.deploy.service import DeploymentService
 from lambdastack.engine import Engine
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.store.sqlite import SqliteStore
@@ -51,6 +54,7 @@ def build_app(settings: Settings) -> LambdaApi:
     control_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
     deps = control.deps
     engine = Engine(settings, deps.store, deps.code, deps.events)
+    deployments = DeploymentService(deps.store, control.aliases, engine.service.metrics, control_thread)
 
     def describe() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, **engine.describe()}
@@ -58,8 +62,10 @@ def build_app(settings: Settings) -> LambdaApi:
     async def on_startup() -> None:
         await asyncio.get_running_loop().run_in_executor(control_thread, control.start)
         await engine.start()
+        await deployments.start()
 
     async def on_shutdown() -> None:
+        await deployments.stop()
         await engine.stop()
         await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
         control_thread.shutdown(wait=True)
@@ -73,6 +79,8 @@ def build_app(settings: Settings) -> LambdaApi:
         operations=operations,
         internal={
             "/_lambdastack/health": health_route(describe),
+            DEPLOYMENTS_ROUTE: deployments_route(deployments, settings.account_id, settings.region),
+            DEPLOYMENTS_ROUTE + "/": deployments_route(deployments, settings.account_id, settings.region),
             ASYNC_ROUTE: async_status_route(engine.async_invoker.describe),
             ASYNC_ROUTE + "/": async_status_route(engine.async_invoker.describe),
             CODE_ROUTE: code_download_route(control.deps.signer, control.deps.code.zip_path),

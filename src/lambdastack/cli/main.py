@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lambdastack import __version__
+from lambdastack.cli import deploy as deploy_command
 from lambdastack.config import Settings, default_data_dir
 
 
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--url", default="http://127.0.0.1:9000")
     status.add_argument("--json", action="store_true", help="print the raw health document")
     status.set_defaults(func=_status)
+
+    deploy_command.add_parser(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ from lambdastack import errors
 from lambdastack.api.context import RequestContext
 from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec
+from lambdastack.observe.metrics import Metrics
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.store.event_queue import EventQueue, QueuedEvent
 from lambdastack.store.records import VersionRecord
@@ -64,6 +65,7 @@ class InvokeService:
         self.queue = queue
         self.on_enqueued = on_enqueued
         self._specs: dict[str, EnvironmentSpec] = {}
+        self.metrics = Metrics()  # per version, for safe deployments
 
     def forget(self, account: str, region: str, name: str) -> None:
         """The function changed: drop what was cached about it."""
@@ -126,9 +128,16 @@ class InvokeService:
             client_context=client_context, trace_id=trace_id(),
         )
         try:
-            return await self.placement.invoke(spec, inv)
+            outcome = await self.placement.invoke(spec, inv)
         except EnvironmentStartError as e:
             raise errors.ServiceError(str(e))
+        record = target.version
+        self.metrics.record(
+            (record.account, record.region, record.function_name, record.version),
+            outcome.duration_ms,
+            outcome.function_error is not None,
+        )
+        return outcome
 
     @staticmethod
     def _check_state(target: Target) -> None:
