@@ -93,7 +93,8 @@ def test_create_settles_to_active_and_waiters_work(lam: Any) -> None:
 
 
 def test_create_with_every_stored_member(lam: Any) -> None:
-    layer = "arn:aws:lambda:us-east-1:000000000000:layer:deps:3"
+    published = lam.publish_layer_version(LayerName=unique("deps"), Content={"ZipFile": make_zip({"a": "b"})})
+    layer, layer_size = published["LayerVersionArn"], published["Content"]["CodeSize"]
     r = create(
         lam,
         Description="does things",
@@ -114,7 +115,7 @@ def test_create_with_every_stored_member(lam: Any) -> None:
         assert c["Description"] == "does things"
         assert (c["Timeout"], c["MemorySize"], c["EphemeralStorage"]["Size"]) == (900, 10240, 10240)
         assert c["Environment"] == {"Variables": {"GREETING": "hi", "LEVEL": "2"}}
-        assert c["Layers"] == [{"Arn": layer, "CodeSize": 0}]
+        assert c["Layers"] == [{"Arn": layer, "CodeSize": layer_size}]
         assert c["Architectures"] == ["arm64"]
         assert c["TracingConfig"] == {"Mode": "Active"}
         assert c["LoggingConfig"] == {
@@ -448,7 +449,8 @@ def test_update_function_configuration(lam: Any) -> None:
     created = create(
         lam,
         Environment={"Variables": {"AA": "1"}},
-        Layers=["arn:aws:lambda:us-east-1:000000000000:layer:x:1"],
+        Layers=[lam.publish_layer_version(LayerName=unique("x"), Content={"ZipFile": make_zip({"a": "b"})})[
+            "LayerVersionArn"]],
     )
     name = created["FunctionName"]
     r = lam.update_function_configuration(
