@@ -196,10 +196,18 @@ class SqliteEventQueue:
         self, key: FunctionKey, limit: int, *, now: float, received_before: float | None = None
     ) -> list[QueuedEvent]:
         # A short indexed read on this thread's own connection: WAL readers never wait for the writer.
+        # The leases lock is held from before the read until the claimed events are leased: the
+        # writer ends a lease only after its commit, so a read that began before that commit (and
+        # may still see the finished event) always finds the event leased.
         if limit <= 0:
             return []
         with self._leases_lock:
-            leased = set(self._leases.get(key, ()))
+            return self._claim_locked(key, limit, now, received_before)
+
+    def _claim_locked(
+        self, key: FunctionKey, limit: int, now: float, received_before: float | None
+    ) -> list[QueuedEvent]:
+        mine = self._leases.setdefault(key, set())
         sql = (f"SELECT {_COLUMNS} FROM async_events WHERE account = ? AND region = ? AND function_name = ?"
                " AND available_at <= ?")
         args: list[Any] = [key.account, key.region, key.name, now]
@@ -207,21 +215,18 @@ class SqliteEventQueue:
             sql += " AND received_at <= ?"
             args.append(received_before)
         sql += " ORDER BY available_at, seq LIMIT ?"
-        args.append(limit + len(leased))
-        rows = self._reader().execute(sql, args).fetchall()
+        args.append(limit + len(mine))
         claimed: list[QueuedEvent] = []
-        with self._leases_lock:
-            mine = self._leases.setdefault(key, set())
-            for r in rows:
-                if len(claimed) >= limit:
-                    break
-                if r[0] in mine:
-                    continue
-                mine.add(r[0])
-                claimed.append(QueuedEvent(
-                    seq=r[0], request_id=r[1], account=r[2], region=r[3], function_name=r[4], qualifier=r[5],
-                    payload=r[6], received_at=r[7], available_at=r[8], attempts=r[9], extra=r[10],
-                ))
+        for r in self._reader().execute(sql, args).fetchall():
+            if len(claimed) >= limit:
+                break
+            if r[0] in mine:
+                continue
+            mine.add(r[0])
+            claimed.append(QueuedEvent(
+                seq=r[0], request_id=r[1], account=r[2], region=r[3], function_name=r[4], qualifier=r[5],
+                payload=r[6], received_at=r[7], available_at=r[8], attempts=r[9], extra=r[10],
+            ))
         return claimed
 
     def release(self, events: Sequence[QueuedEvent]) -> None:
