@@ -24,6 +24,7 @@ from lambdastack.sandbox import cgroups, detect, seccomp
 from lambdastack.store.base import Store
 from lambdastack.store.event_invoke_configs import SqliteEventInvokeConfigStore
 from lambdastack.store.queue import SqliteEventQueue
+from lambdastack.worker.nodejs import discover_nodes
 from lambdastack.worker.runtimes import discover_pythons, server_python
 from lambdastack.worker.worker import Worker, WorkerConfig
 
@@ -44,7 +45,8 @@ class Engine:
             log.warning("no seccomp filter for environments: %s", e)
             self.seccomp = False
         self.pythons = discover_pythons()
-        control_runtimes.SUPPORTED = set(self.pythons) | CUSTOM_RUNTIMES
+        self.nodes = discover_nodes()
+        control_runtimes.SUPPORTED = set(self.pythons) | set(self.nodes) | CUSTOM_RUNTIMES
         self.logs = LogStore(settings.data_dir / "logs")
         self.worker = Worker(
             WorkerConfig(
@@ -53,6 +55,7 @@ class Engine:
                 idle_timeout=settings.idle_timeout,
                 runtimes=dict(self.pythons),
                 exec_python=server_python().executable,
+                exec_binds={name: node.binds() for name, node in self.nodes.items()},
             ),
             self.cgroups,
             self.logs.append,
@@ -107,7 +110,7 @@ class Engine:
             swept = await asyncio.to_thread(self.cgroups.sweep)
             if swept:
                 log.info("removed %d environment cgroups left by servers that are gone", swept)
-        log.info("isolation: %s; runtimes: %s", self.isolation_label, ", ".join(self.pythons))
+        log.info("isolation: %s; runtimes: %s", self.isolation_label, ", ".join([*self.pythons, *self.nodes]))
         await self.worker.start()
         await self.async_invoker.start()
 
@@ -123,6 +126,6 @@ class Engine:
     def describe(self) -> dict[str, Any]:
         return {
             "isolation": self.isolation_label,
-            "runtimes": [*self.pythons, *sorted(CUSTOM_RUNTIMES)],
+            "runtimes": [*self.pythons, *self.nodes, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
         }

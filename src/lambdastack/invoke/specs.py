@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lambdastack.store.records import LAYER_SHA256, VersionRecord
+from lambdastack.worker.entrypoint import bootstrap_path
+from lambdastack.worker.nodejs import node_argv
 from lambdastack.worker.spec import EnvironmentSpec
 
 CodePath = Callable[[str], Path]
@@ -14,9 +16,18 @@ CodePath = Callable[[str], Path]
 def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentSpec:
     config = record.config
     runtime = config.get("Runtime") or ""
+    code_dir = code_path(record.code_sha256_hex)
+    opt_dirs = tuple(code_path(layer[LAYER_SHA256]) for layer in config.get("Layers") or ())
+    environment = dict((config.get("Environment") or {}).get("Variables") or {})
+    memory_mb = int(config.get("MemorySize") or 128)
     argv: tuple[str, ...] | None = None
     if runtime.startswith("provided"):
-        argv = ("/var/task/bootstrap",)
+        # /opt shows the layers merged: the last layer with a bootstrap provides it.
+        argv = (bootstrap_path(code_dir, next((d for d in reversed(opt_dirs) if (d / "bootstrap").exists()), None)),)
+    elif runtime.startswith("nodejs"):
+        argv = node_argv(memory_mb, environment)
+        if environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
+            argv = (environment["AWS_LAMBDA_EXEC_WRAPPER"], *argv)
     logging_config = config.get("LoggingConfig") or {}
     key = f"{record.account}:{record.region}:{record.function_name}:{record.version}:{config.get('RevisionId')}"
     return EnvironmentSpec(
@@ -25,14 +36,14 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         version=record.version,
         runtime=runtime,
         handler=config.get("Handler"),
-        memory_mb=int(config.get("MemorySize") or 128),
+        memory_mb=memory_mb,
         timeout_s=int(config.get("Timeout") or 3),
         ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
         region=record.region,
         account=record.account,
-        code_dir=code_path(record.code_sha256_hex),
-        opt_dirs=tuple(code_path(layer[LAYER_SHA256]) for layer in config.get("Layers") or ()),
-        environment=dict((config.get("Environment") or {}).get("Variables") or {}),
+        code_dir=code_dir,
+        opt_dirs=opt_dirs,
+        environment=environment,
         log_format=logging_config.get("LogFormat") or "Text",
         log_level=logging_config.get("ApplicationLogLevel"),
         log_group=logging_config.get("LogGroup") or "",

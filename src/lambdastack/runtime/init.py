@@ -196,7 +196,7 @@ class Init:
                 self._close(conn)
                 return
             del conn.outbuf[:sent]
-        if conn.closing and not conn.outbuf:
+        if conn.closing and not conn.outbuf and self.parked is not conn:
             self._close(conn)
             return
         if conn.sock.fileno() in self.conns:
@@ -219,6 +219,8 @@ class Init:
     # -------------------------------------------------------------------------- Runtime API
 
     def _route(self, conn: Connection, req: Request) -> None:
+        if req.headers.get("connection", "").lower() == "close":
+            conn.closing = True  # answer, then close (HTTP/1.1), as clients without keep-alive expect
         path = req.path.split("?", 1)[0]
         if not path.startswith(PREFIX):
             self._reply(conn, 404, "Not Found", {"errorMessage": "no such route", "errorType": "NotFound"})

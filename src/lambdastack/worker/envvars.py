@@ -24,6 +24,10 @@ def function_environment(
         ),
         "LANG": "en_US.UTF-8",
     }
+    if spec.runtime.startswith("provided"):
+        # OS-only runtimes have no language directory (/var/lang).
+        env["PATH"] = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+        env["LD_LIBRARY_PATH"] = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
     env.update(spec.environment)  # users may override PATH, LANG, LD_LIBRARY_PATH
     env.update(
         {
@@ -47,6 +51,10 @@ def function_environment(
         env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
     if spec.runtime.startswith("python"):
         env.setdefault("PYTHONPATH", "/var/runtime")
+    if spec.runtime.startswith("nodejs"):
+        major = spec.runtime[len("nodejs"):].split(".")[0]
+        env.setdefault("NODE_PATH", f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:"
+                                    "/var/runtime/node_modules:/var/runtime:/var/task")
     if spec.log_format.upper() == "JSON":
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
         if spec.log_level:

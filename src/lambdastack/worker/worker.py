@@ -26,6 +26,7 @@ from lambdastack.runtime import protocol
 from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
 from lambdastack.worker import logformat
+from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.layers import layer_paths_without_mounts
@@ -66,6 +67,8 @@ class WorkerConfig:
     freeze_idle: bool = True
     runtimes: dict[str, PythonInterpreter] = field(default_factory=dict)  # python3.X -> real interpreter
     exec_python: Path | None = None  # the interpreter whose zygote starts non-Python runtimes
+    # Runtimes that start a program from a zygote of their own, and what it mounts (host, inside).
+    exec_binds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 class Worker:
@@ -160,15 +163,17 @@ class Worker:
             }
         else:
             executable = self.config.exec_python or Path(os.path.realpath(sys.executable))
-            name = "exec"
-            config = {"binds": [], "preload": []}
+            name = self._zygote_name(spec)
+            config = {"binds": list(self.config.exec_binds.get(name, ())), "preload": []}
         base = self.config.data_dir / "sandbox" / name
         base.mkdir(parents=True, exist_ok=True)
         config.update(mode=self.config.isolation, base_root=str(base))
         return name, executable, config
 
     def _zygote_name(self, spec: EnvironmentSpec) -> str:
-        return spec.runtime if spec.runtime.startswith("python") and spec.argv is None else "exec"
+        if spec.runtime.startswith("python") and spec.argv is None:
+            return spec.runtime
+        return spec.runtime if spec.runtime in self.config.exec_binds and spec.root is None else "exec"
 
     async def _zygote_for(self, spec: EnvironmentSpec) -> ZygoteClient:
         name = self._zygote_name(spec)
@@ -343,7 +348,9 @@ class Worker:
         retried ("suppressed") init runs within the invocation, so its output and its
         `INIT_REPORT ... Phase: invoke` belong to the invocation's own log.
         """
-        failure: _InitFailure | None = None
+        failure: _InitFailure | None = self._invalid_entrypoint(spec, inv)
+        if failure is not None:
+            return None, None, b"", failure
         for attempt in range(2):
             env = await self.spawn(spec)
             pool.add(env)
@@ -361,6 +368,22 @@ class Worker:
             if attempt == 0:
                 self.log_sink(spec.account, spec.region, spec.function_name, env.log_stream, failure.log)
         return None, None, b"", failure
+
+    def _invalid_entrypoint(self, spec: EnvironmentSpec, inv: Invocation) -> _InitFailure | None:
+        """A program that cannot start fails both inits at once, as on Lambda, and nothing is forked."""
+        started = time.monotonic()
+        problem = entrypoint_problem(spec)
+        if problem is None:
+            return None
+        init_ms = (time.monotonic() - started) * 1000
+        stream = f"{dt.datetime.now(dt.UTC).strftime('%Y/%m/%d')}/[{spec.version}]{uuid.uuid4().hex}"
+        first = logformat.init_report_line(init_ms, "init", "error", INVALID_ENTRYPOINT)
+        self.log_sink(spec.account, spec.region, spec.function_name, stream, first.encode())
+        message = f"RequestId: {inv.request_id} Error: {problem}"
+        body = json.dumps({"errorMessage": message, "errorType": INVALID_ENTRYPOINT}).encode()
+        text = logformat.init_report_line(init_ms, "invoke", "error", INVALID_ENTRYPOINT)
+        text += f"{message}\n{INVALID_ENTRYPOINT}\n"
+        return _InitFailure(INVALID_ENTRYPOINT, body, init_ms, text.encode(), stream)
 
     def _init_failure_outcome(self, spec: EnvironmentSpec, inv: Invocation, failure: _InitFailure) -> InvokeOutcome:
         rid = inv.request_id
