@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from helpers import ROLE, Server, create_function, invoke, invoke_ok, make_zip, python_zip, unique
+from test_engine_isolation_levels import unprivileged_server  # noqa: F401 (the engine tests' fixture)
 
 PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -294,3 +295,12 @@ def test_layers_without_mounts_under_process_isolation(private_server: Any, open
     path = r.result["env"]["PATH"].split(":")
     layer_bins = [p for p in path if p.startswith(str(server.data_dir))]
     assert len(layer_bins) == 2 and path[:2] == layer_bins  # the later layer first
+
+
+def test_layers_for_an_unprivileged_server(unprivileged_server: Server) -> None:  # noqa: F811
+    """A server that is not root isolates with user namespaces; overlayfs works there too."""
+    lam = unprivileged_server.client()
+    name = layered_function(lam)
+    r = invoke_ok(lam, name, {"read": ["/opt/same.txt"], "import": ["who"], "run": ["greet"], "write": "/opt/x"})
+    assert (r["/opt/same.txt"], r["import"], r["run"]) == ("second", {"who": "first"}, "hi\n")
+    assert r["write"] in ("OSError", "PermissionError")
