@@ -24,8 +24,8 @@ FLOOD = 300
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    # Four events at once in all, two per function: the flood alone needs several seconds.
-    server = Server(tmp_path_factory.mktemp("async-fairness") / "data", "--async-concurrency", "4").start()
+    # Eight events at once in all, two per function: the flood alone needs several seconds.
+    server = Server(tmp_path_factory.mktemp("async-fairness") / "data", "--async-concurrency", "8").start()
     yield server
     server.stop()
 

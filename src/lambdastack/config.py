@@ -28,8 +28,8 @@ class Settings:
     # Every delay of asynchronous invocation (retry waits, backoff, maximum event age) is
     # multiplied by this; 1 is Lambda's own timing.
     async_time_scale: float = 1.0
-    # Asynchronous events run at once (all functions together).
-    async_concurrency: int = 64
+    # Asynchronous events run at once (all functions together); one function gets a quarter.
+    async_concurrency: int = 32
     # Where SQS / SNS / EventBridge / S3 destinations and dead-letter queues are reached
     # (an AWS-compatible endpoint); None: boto3's own AWS endpoints.
     aws_endpoint_url: str | None = None

@@ -66,7 +66,7 @@ class Engine:
         self.async_invoker = AsyncInvoker(self.queue, self.service, store, self.event_invoke_configs, AsyncSettings(
             time_scale=settings.async_time_scale,
             concurrency=settings.async_concurrency,
-            per_function=max(1, settings.async_concurrency // 2),
+            per_function=max(1, settings.async_concurrency // 4),
             aws_endpoint_url=settings.aws_endpoint_url,
         ))
         self.service.on_enqueued = self.async_invoker.notify

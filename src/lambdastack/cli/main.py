@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--async-time-scale", type=_positive_float, default=1.0,
                        help="multiply every asynchronous-invocation delay (retry waits, backoff, maximum event age)"
                        " by this; e.g. 0.01 turns Lambda's one-minute retry wait into 0.6 s")
-    serve.add_argument("--async-concurrency", type=int, default=64,
-                       help="asynchronous events run at once, all functions together")
+    serve.add_argument("--async-concurrency", type=int, default=32,
+                       help="asynchronous events run at once, all functions together (one function gets a quarter"
+                       " of them, less if its reserved concurrency is lower)")
     serve.add_argument("--aws-endpoint-url", default=None,
                        help="AWS-compatible endpoint for SQS/SNS/EventBridge/S3 destinations and dead-letter queues")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

@@ -57,8 +57,8 @@ NEVER = math.inf
 @dataclass(frozen=True)
 class AsyncSettings:
     time_scale: float = 1.0
-    concurrency: int = 64  # events running at once, all functions together
-    per_function: int = 32  # events of one function running at once, unless its reserved concurrency is lower
+    concurrency: int = 32  # events running at once, all functions together
+    per_function: int = 8  # events of one function running at once, unless its reserved concurrency is lower
     aws_endpoint_url: str | None = None
 
 
