@@ -171,3 +171,21 @@ def test_a_deleted_function_drops_its_events(srv: Server, lam: Any) -> None:
     lam.delete_function(FunctionName=name)
     view = settled(srv, name)
     assert view["dropped"] == {"FunctionNotFound": 1}
+
+
+def test_retry_state_survives_a_restart(private_server: Any) -> None:
+    """Attempts made before a kill -9 stay counted: the event is not retried afresh."""
+    srv = private_server("--async-time-scale", "0.05")  # 3 s before the 2nd attempt, 6 s before the 3rd
+    lam = srv.client()
+    name = create_function(lam, ATTEMPTS)
+    collector = create_function(lam, COLLECTOR)
+    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={
+        "OnFailure": {"Destination": collector_arn(lam, collector)}})
+    request_id = send(lam, name, {"fail": "raise"})
+    assert wait_for(lambda: len(attempts(srv, lam, name)) == 1, timeout=30)
+    srv.kill()
+    srv = private_server("--async-time-scale", "0.05", data_dir=srv.data_dir, port=srv.port)
+    [record] = wait_records(srv, lam, collector, 1)
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert [rid for rid, _ in attempts(srv, lam, name)] == [request_id] * 3

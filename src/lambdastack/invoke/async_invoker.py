@@ -91,8 +91,9 @@ class AsyncInvoker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
-        # When each function may next have a ready event (absent: not until told or refreshed).
-        self._due: dict[FunctionKey, float] = {}
+        # Functions that may have ready events now, and when others will (a retry's time).
+        self._ready: set[FunctionKey] = set()
+        self._timers: dict[FunctionKey, float] = {}
         self._served: dict[FunctionKey, int] = {}
         self._rounds = 0
         self._event_settings: dict[tuple[str, str, str, str], EventSettings] = {}
@@ -103,7 +104,7 @@ class AsyncInvoker:
 
     def notify(self, event: QueuedEvent) -> None:
         """A new event was queued."""
-        self._due[event.key] = 0.0
+        self._ready.add(event.key)
         self._wake.set()
 
     def forget(self, account: str, region: str, name: str) -> None:
@@ -112,7 +113,7 @@ class AsyncInvoker:
             del self._event_settings[cache_key]
         key = FunctionKey(account, region, name)
         self._reserved.pop(key, None)
-        self._due[key] = 0.0
+        self._ready.add(key)
         self._wake.set()
 
     async def start(self) -> None:
@@ -158,8 +159,7 @@ class AsyncInvoker:
                 log.exception("the async scheduler failed; trying again")
                 await asyncio.sleep(1.0)
                 continue
-            upcoming = [at for at in self._due.values() if at > now]
-            wake_at = min([*upcoming, next_refresh, self._blocked_check_at])
+            wake_at = min([*self._timers.values(), next_refresh, self._blocked_check_at])
             timeout = max(0.0, wake_at - self.clock.now())
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
@@ -168,12 +168,12 @@ class AsyncInvoker:
     async def _refresh(self, now: float) -> None:
         for info in await self.queue.functions(now):
             if info.ready:
-                self._due[info.key] = min(self._due.get(info.key, NEVER), now)
+                self._ready.add(info.key)
             elif info.next_available_at is not None:
                 self._schedule(info.key, info.next_available_at)
 
     def _schedule(self, key: FunctionKey, at: float) -> None:
-        self._due[key] = min(self._due.get(key, NEVER), at)
+        self._timers[key] = min(self._timers.get(key, NEVER), at)
 
     def _room(self, key: FunctionKey) -> int:
         reserved = self._reserved_concurrency(key)
@@ -181,10 +181,14 @@ class AsyncInvoker:
         return cap - self.activity.in_flight[key]
 
     async def _dispatch(self, now: float) -> None:
+        for key, at in list(self._timers.items()):
+            if at <= now:
+                del self._timers[key]
+                self._ready.add(key)
         free = self.settings.concurrency - len(self._running)
         if free <= 0:
             return
-        candidates = [k for k, at in self._due.items() if at <= now and self._room(k) > 0]
+        candidates = [k for k in self._ready if self._room(k) > 0]
         candidates.sort(key=lambda k: self._served.get(k, 0))  # least recently served first
         while free > 0 and candidates:
             share = max(1, free // len(candidates))
@@ -196,7 +200,7 @@ class AsyncInvoker:
                 if len(events) < want or want <= 0:
                     candidates.remove(key)
                     if len(events) < want:
-                        self._due.pop(key, None)
+                        self._ready.discard(key)
                 for event in events:
                     self._start(event)
                 free -= len(events)
@@ -209,7 +213,7 @@ class AsyncInvoker:
         True when there are such functions.
         """
         blocked = False
-        for key in list(self._due):
+        for key in list(self._ready | set(self._timers)):
             if self._reserved_concurrency(key) != 0:
                 continue
             blocked = True
