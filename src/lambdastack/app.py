@@ -55,6 +55,7 @@ def build_app(settings: Settings) -> LambdaApi:
     deps = control.deps
     engine = Engine(settings, deps.store, deps.code, deps.events)
     deployments = DeploymentService(deps.store, control.aliases, engine.service.metrics, control_thread)
+    deps.events.on_function_deleted(engine.service.metrics.forget)
 
     def describe() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, **engine.describe()}

@@ -7,7 +7,8 @@ slot of the current second (its count, its errors, and one bin of its duration h
 A query merges the slots of the seconds it asks about. Durations are binned on a
 logarithmic scale with 2% steps, so a percentile is exact to within 2%.
 
-Used from the event loop only (invocations are recorded there, and read there).
+Invocations are recorded, and snapshots read, on the event loop; `forget` may come from
+any thread.
 """
 
 from __future__ import annotations
@@ -152,6 +153,6 @@ class Metrics:
         )
 
     def forget(self, account: str, region: str, function_name: str) -> None:
-        """Drop every version of a function (it was deleted)."""
-        for key in [k for k in self._rings if k[:3] == (account, region, function_name)]:
-            del self._rings[key]
+        """Drop every version of a function (it was deleted). Safe from any thread."""
+        for key in [k for k in list(self._rings) if k[:3] == (account, region, function_name)]:
+            self._rings.pop(key, None)
