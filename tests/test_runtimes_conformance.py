@@ -102,7 +102,8 @@ def test_result(deployed: tuple[fn.Kind, str], lam: Any) -> None:
 def test_context(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     _, name = deployed
     arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
-    custom = base64.b64encode(json.dumps({"custom": {"k": "v"}, "env": {"e": "1"}}).encode()).decode()
+    client_context = {"custom": {"k": "v", "text": "héllo ✓"}, "env": {"e": "1"}}
+    custom = base64.b64encode(json.dumps(client_context, ensure_ascii=False).encode()).decode()
     context, request_id = ok(lam, name, {"op": "context"}, ClientContext=custom)
     assert context["request_id"] == request_id
     assert context["invoked_arn"] == arn
@@ -112,7 +113,7 @@ def test_context(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     assert context["log_group"] == f"/aws/lambda/{name}"
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", context["log_stream"]), context
     assert context["trace_id"].startswith("Root=1-"), context
-    assert context["client_context"]["custom"] == {"k": "v"}
+    assert context["client_context"]["custom"] == {"k": "v", "text": "héllo ✓"}
 
 
 def test_invoked_arn_carries_the_alias(deployed: tuple[fn.Kind, str], lam: Any) -> None:

@@ -160,5 +160,6 @@ class Connection:
             lines.extend("%s: %s" % h for h in headers)
         if self.closing:
             lines.append("Connection: close")
-        self.outbuf += ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        # UTF-8, as Lambda sends them: a client context may carry any character.
+        self.outbuf += ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
         self.outbuf += body

@@ -91,7 +91,8 @@ export function callbackContext(client, id, scheduleNext) {
 function parseHeader(text, name) {
   if (text === undefined) return undefined;
   try {
-    return JSON.parse(text);
+    // Node reads header bytes as Latin-1; the Runtime API sends UTF-8.
+    return JSON.parse(Buffer.from(text, 'latin1').toString('utf8'));
   } catch (err) {
     throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
   }
