@@ -454,6 +454,8 @@ class Worker:
         else:
             duration_ms = (time.monotonic() - started) * 1000
         output = env.take_output()
+        if output and not output.endswith(b"\n"):
+            output += b"\n"  # END starts a line of its own (on Lambda, each is a log event of its own)
         if kind == protocol.RESPONSE:
             payload = body
             content_type = rmeta.get("content_type", content_type)
