@@ -54,6 +54,7 @@ def build_app(settings: Settings) -> LambdaApi:
     control_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
     deps = control.deps
     engine = Engine(settings, deps.store, deps.code, deps.events)
+    control.provisioned.status_of = engine.provisioned_status
     deployments = DeploymentService(deps.store, control.aliases, engine.service.metrics, control_thread)
     deps.events.on_function_deleted(engine.service.metrics.forget)
 

@@ -22,6 +22,12 @@ class Settings:
     isolation: str = "auto"
     # Seconds an idle environment is kept warm before it is reaped.
     idle_timeout: float = 600.0
+    # Environments built ahead of demand per runtime in use, so a cold start only assigns one.
+    prebuilt: int = 2
+    # New environments per function per 10 seconds (Lambda's scaling rate).
+    scaling_per_10s: int = 1000
+    # Sum of live environments' MemorySize, in MB; None: the host's memory less a reserve.
+    memory_budget_mb: int | None = None
     log_level: str = "info"
     # Concurrent executions the account may run per region (AccountLimit.ConcurrentExecutions).
     account_concurrency: int = 1000

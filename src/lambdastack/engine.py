@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from lambdastack.config import Settings
 from lambdastack.control import runtimes as control_runtimes
 from lambdastack.control.code import CodeStore
 from lambdastack.control.events import Events
+from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.async_invoker import AsyncInvoker, AsyncSettings
+from lambdastack.invoke.provisioning import Provisioner
 from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
+from lambdastack.invoke.specs import parse_spec_key
 from lambdastack.observe.logs import LogStore
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.sandbox import cgroups, detect, seccomp
@@ -53,6 +57,9 @@ class Engine:
                 isolation=self.isolation,
                 data_dir=settings.data_dir,
                 idle_timeout=settings.idle_timeout,
+                prebuilt=settings.prebuilt,
+                scaling_per_10s=settings.scaling_per_10s,
+                memory_budget_mb=settings.memory_budget_mb,
                 runtimes=dict(self.pythons),
                 exec_python=server_python().executable,
                 exec_binds={name: node.binds() for name, node in self.nodes.items()},
@@ -61,7 +68,9 @@ class Engine:
             self.logs.append,
         )
         self.queue = SqliteEventQueue(settings.data_dir / "queue.db")
-        self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code.unpacked_path, self.queue)
+        self.admission = Admission(settings.account_concurrency, _reserved_of(store), _reserved_total(store))
+        self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code.unpacked_path, self.queue,
+                                     admission=self.admission)
         self.event_invoke_configs = SqliteEventInvokeConfigStore(settings.data_dir / "lambdastack.db")
         self.async_invoker = AsyncInvoker(self.queue, self.service, store, self.event_invoke_configs, AsyncSettings(
             time_scale=settings.async_time_scale,
@@ -70,6 +79,8 @@ class Engine:
             aws_endpoint_url=settings.aws_endpoint_url,
         ))
         self.service.on_enqueued = self.async_invoker.notify
+        self.store = store
+        self.provisioner = Provisioner(store, self.service, self.worker)
         self._loop: asyncio.AbstractEventLoop | None = None
         events.on_function_changed(self._changed)
         events.on_function_deleted(self._changed)
@@ -97,7 +108,20 @@ class Engine:
         self.service.forget(account, region, name)
         self.async_invoker.forget(account, region, name)
         prefix = f"{account}:{region}:{name}:"
-        self.worker.retire(lambda key: key.startswith(prefix))
+        self.worker.retire(lambda key: key.startswith(prefix) and not self._still_current(key))
+        self.provisioner.reconcile(account, region, name)
+
+    def _still_current(self, key: str) -> bool:
+        """Whether environments of a spec key still run what the version is now (published
+        versions never change; $LATEST does, and a deleted function or version is gone)."""
+        account, region, name, version, revision = parse_spec_key(key)
+        record = self.store.get_version(account, region, name, version)
+        return record is not None and str(record.config.get("RevisionId")) == revision
+
+    def provisioned_status(
+        self, account: str, region: str, name: str, qualifier: str, requested: int
+    ) -> tuple[int, str | None]:
+        return self.provisioner.status(account, region, name, qualifier, requested)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -113,6 +137,7 @@ class Engine:
         log.info("isolation: %s; runtimes: %s", self.isolation_label, ", ".join([*self.pythons, *self.nodes]))
         await self.worker.start()
         await self.async_invoker.start()
+        self.provisioner.reconcile_all()
 
     async def stop(self) -> None:
         await self.async_invoker.stop()
@@ -129,3 +154,19 @@ class Engine:
             "runtimes": [*self.pythons, *self.nodes, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
         }
+
+
+def _reserved_of(store: Store) -> Callable[[str, str, str], int | None]:
+    def reserved(account: str, region: str, name: str) -> int | None:
+        record = store.get_function(account, region, name)
+        return record.reserved_concurrency if record is not None else None
+
+    return reserved
+
+
+def _reserved_total(store: Store) -> Callable[[str, str], int]:
+    def total(account: str, region: str) -> int:
+        with store.read() as tx:
+            return tx.reserved_concurrency_total(account, region)
+
+    return total

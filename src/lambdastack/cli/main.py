@@ -22,6 +22,9 @@ def _serve(args: argparse.Namespace) -> int:
         region=args.region,
         isolation=args.isolation,
         idle_timeout=args.idle_timeout,
+        prebuilt=args.prebuilt,
+        scaling_per_10s=args.scaling_rate,
+        memory_budget_mb=args.memory_budget,
         log_level=args.log_level,
         account_concurrency=args.account_concurrency,
         async_time_scale=args.async_time_scale,
@@ -78,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how execution environments are isolated (auto picks the strongest available)",
     )
     serve.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle environment is reaped")
+    serve.add_argument("--prebuilt", type=int, default=2,
+                       help="environments built ahead of demand per runtime in use (0: build on demand)")
+    serve.add_argument("--scaling-rate", type=int, default=1000,
+                       help="new environments a function may add per 10 seconds (Lambda's scaling rate)")
+    serve.add_argument("--memory-budget", type=int, default=None,
+                       help="MB of MemorySize all live environments may hold together "
+                            "(default: the host's memory less a reserve)")
     serve.add_argument(
         "--account-concurrency",
         type=int,

@@ -11,6 +11,7 @@ from lambdastack.control.common import Deps
 from lambdastack.control.concurrency import ConcurrencyService
 from lambdastack.control.functions import FunctionService
 from lambdastack.control.layers import LayerService
+from lambdastack.control.provisioned import ProvisionedConcurrencyService
 from lambdastack.control.tags import TagService
 from lambdastack.control.versions import VersionService
 
@@ -27,6 +28,7 @@ class ControlPlane:
     concurrency: ConcurrencyService
     account: AccountService
     layers: LayerService
+    provisioned: ProvisionedConcurrencyService
 
     @classmethod
     def over(cls, deps: Deps) -> ControlPlane:
@@ -39,6 +41,7 @@ class ControlPlane:
             concurrency=ConcurrencyService(deps),
             account=AccountService(deps),
             layers=LayerService(deps),
+            provisioned=ProvisionedConcurrencyService(deps),
         )
 
     def start(self) -> None:

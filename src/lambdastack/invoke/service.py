@@ -16,8 +16,9 @@ import orjson
 
 from lambdastack import errors
 from lambdastack.api.context import RequestContext
+from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.resolver import Resolver, Target
-from lambdastack.invoke.specs import environment_spec
+from lambdastack.invoke.specs import environment_spec, spec_key
 from lambdastack.observe.metrics import Metrics
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.store.event_queue import EventQueue, QueuedEvent
@@ -58,25 +59,27 @@ class InvokeService:
         code_path: Callable[[str], Path],
         queue: EventQueue,
         on_enqueued: Callable[[QueuedEvent], None] = lambda event: None,
+        admission: Admission | None = None,
     ) -> None:
         self.resolver = resolver
         self.placement = placement
         self.code_path = code_path
         self.queue = queue
         self.on_enqueued = on_enqueued
+        self.admission = admission or Admission(1000, lambda *_: None, lambda *_: 0)
         self._specs: dict[str, EnvironmentSpec] = {}
         self.metrics = Metrics()  # per version, for safe deployments
 
     def forget(self, account: str, region: str, name: str) -> None:
         """The function changed: drop what was cached about it."""
         self.resolver.invalidate(account, region, name)
+        self.admission.forget(account, region, name)
         prefix = f"{account}:{region}:{name}:"
         for key in [k for k in self._specs if k.startswith(prefix)]:
             del self._specs[key]
 
     def spec(self, record: VersionRecord) -> EnvironmentSpec:
-        key = f"{record.account}:{record.region}:{record.function_name}:{record.version}:" \
-              f"{record.config.get('RevisionId')}"
+        key = spec_key(record)
         spec = self._specs.get(key)
         if spec is None:
             spec = self._specs[key] = environment_spec(record, self.code_path)
@@ -127,11 +130,14 @@ class InvokeService:
             request_id=request_id, payload=payload, invoked_arn=target.invoked_arn,
             client_context=client_context, trace_id=trace_id(),
         )
+        record = target.version
+        ticket = self.admission.enter(record.account, record.region, record.function_name)
         try:
             outcome = await self.placement.invoke(spec, inv)
         except EnvironmentStartError as e:
             raise errors.ServiceError(str(e))
-        record = target.version
+        finally:
+            self.admission.leave(ticket)
         self.metrics.record(
             (record.account, record.region, record.function_name, record.version),
             outcome.duration_ms,

@@ -29,7 +29,7 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         if environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
             argv = (environment["AWS_LAMBDA_EXEC_WRAPPER"], *argv)
     logging_config = config.get("LoggingConfig") or {}
-    key = f"{record.account}:{record.region}:{record.function_name}:{record.version}:{config.get('RevisionId')}"
+    key = spec_key(record)
     return EnvironmentSpec(
         key=key,
         function_name=record.function_name,
@@ -50,6 +50,16 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         argv=argv,
         architecture=(config.get("Architectures") or ["x86_64"])[0],
     )
+
+
+def spec_key(record: VersionRecord) -> str:
+    """What makes environments interchangeable: the version and its revision."""
+    return f"{record.account}:{record.region}:{record.function_name}:{record.version}:{record.config.get('RevisionId')}"
+
+
+def parse_spec_key(key: str) -> tuple[str, str, str, str, str]:
+    account, region, name, version, revision = key.split(":", 4)
+    return account, region, name, version, revision
 
 
 def spec_key_prefix(account: str, region: str, name: str) -> str:

@@ -37,6 +37,8 @@ class Connection:
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.closing = False
+        self.waiting = False  # a long poll (`next`) is parked on it: it stays open until answered
+        self.writing = False  # output is waiting for the socket to drain (EPOLLOUT is watched)
         # State of the request being read.
         self._head: Optional[Tuple[str, str, Dict[str, str]]] = None
         self._remaining = 0
@@ -154,6 +156,7 @@ class Connection:
 
     def respond(self, status: int, reason: str, body: bytes = b"", headers: Optional[List[Tuple[str, str]]] = None,
                 content_type: str = "application/json") -> None:
+        self.waiting = False
         lines = ["HTTP/1.1 %d %s" % (status, reason), "Content-Type: " + content_type,
                  "Content-Length: %d" % len(body)]
         if headers:

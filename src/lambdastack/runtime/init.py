@@ -5,9 +5,11 @@ on 127.0.0.1:9001, `AWS_LAMBDA_RUNTIME_API`). It holds no credentials and no pri
 everything the runtime sends it is untrusted input. It measures what only it can see
 precisely: when an event was handed to the runtime and when the answer came back.
 
-Lifecycle: the runtime's first `GET .../invocation/next` means init is complete (READY);
-each INVOKE frame answers the parked `next`; `.../response` and `.../error` become
-RESPONSE and ERROR frames; the runtime's exit becomes EXITED.
+Lifecycle: init is complete (READY) when the runtime first asks `GET .../invocation/next`
+and every extension waits for its next event; each INVOKE frame answers the parked `next`
+(and is an INVOKE event for subscribed extensions); `.../response` and `.../error` become
+RESPONSE and ERROR frames; IDLE follows once everyone waits again; the runtime's exit
+becomes EXITED. SHUTDOWN is relayed to the extensions, who get until its deadline to exit.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ from __future__ import annotations
 import errno
 import json
 import os
-import selectors
+import select
 import signal
 import socket
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
+from lambdastack.runtime import extensions as ext
 from lambdastack.runtime import protocol
 from lambdastack.runtime.httpserver import BadRequest, Connection, Request
 
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_REQUEST_BODY = 8 * 1024 * 1024
 PREFIX = "/2018-06-01/runtime/"
+ACCEPTED = b'{"status":"OK"}'
 
 
 class Invocation:
@@ -42,11 +46,26 @@ class Invocation:
 
 
 class Init:
-    def __init__(self, channel: socket.socket, listener: socket.socket, runtime_pid: int) -> None:
+    def __init__(
+        self,
+        channel: socket.socket,
+        listener: socket.socket,
+        runtime_pid: int,
+        extensions: Optional[ext.Extensions] = None,
+        extension_pids: Optional[Set[int]] = None,
+    ) -> None:
         self.channel = channel
         self.listener = listener
         self.runtime_pid = runtime_pid
-        self.selector = selectors.DefaultSelector()
+        self.extensions = extensions if extensions is not None else ext.Extensions({}, 0)
+        self.extension_pids = set(extension_pids or ())
+        self.runtime_waiting = False  # the runtime is parked in `next`
+        self.awaiting_idle = False  # an invocation ran; IDLE is due once everyone waits again
+        self.shutdown_deadline: Optional[float] = None
+        self.last_request_id = ""  # of the last invocation handed to the runtime
+        self.poller = select.epoll()
+        self.handlers: Dict[int, Any] = {}  # fd -> callable(events)
+        self.channel_writing = False
         self.frames = protocol.FrameReader()
         self.channel_out = bytearray()
         self.conns: Dict[int, Connection] = {}
@@ -69,28 +88,40 @@ class Init:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.channel.setblocking(False)
         self.listener.setblocking(False)
-        self.selector.register(self.channel, selectors.EVENT_READ, "channel")
-        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
-        self.selector.register(wake_r, selectors.EVENT_READ, "signal")
+
+        def on_signal(_: int) -> None:
+            try:
+                os.read(wake_r, 512)
+            except BlockingIOError:
+                pass
+            self._reap()
+
+        self._watch(self.channel.fileno(), self._on_channel)
+        self._watch(self.listener.fileno(), lambda _: self._accept())
+        self._watch(wake_r, on_signal)
         self._reap()  # the runtime may already be gone
+        poll, handlers = self.poller.poll, self.handlers
         while self.running:
-            for key, mask in self.selector.select():
-                tag = key.data
-                if tag == "channel":
-                    if mask & selectors.EVENT_READ:
-                        self._read_channel()
-                    if mask & selectors.EVENT_WRITE:
-                        self._flush_channel()
-                elif tag == "listener":
-                    self._accept()
-                elif tag == "signal":
-                    try:
-                        os.read(wake_r, 512)
-                    except BlockingIOError:
-                        pass
-                    self._reap()
-                else:
-                    self._serve(tag, mask)
+            timeout = -1.0
+            if self.shutdown_deadline is not None:
+                timeout = max(0.0, self.shutdown_deadline - time.monotonic())
+                if timeout == 0.0:
+                    self._shutdown_done()
+                    continue
+            for fd, events in poll(timeout):
+                handler = handlers.get(fd)
+                if handler is not None:
+                    handler(events)
+
+    def _watch(self, fd: int, handler: Any, events: int = select.EPOLLIN) -> None:
+        self.handlers[fd] = handler
+        self.poller.register(fd, events)
+
+    def _on_channel(self, events: int) -> None:
+        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+            self._read_channel()
+        if events & select.EPOLLOUT:
+            self._flush_channel()
 
     # -------------------------------------------------------------------------- the worker
 
@@ -108,8 +139,10 @@ class Init:
                 self.running = False
                 return
             del self.channel_out[:sent]
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.channel_out else 0)
-        self.selector.modify(self.channel, events, "channel")
+        writing = bool(self.channel_out)
+        if writing != self.channel_writing:  # an epoll_ctl only when the interest changes
+            self.channel_writing = writing
+            self.poller.modify(self.channel.fileno(), select.EPOLLIN | (select.EPOLLOUT if writing else 0))
 
     def _read_channel(self) -> None:
         try:
@@ -124,9 +157,12 @@ class Init:
         for kind, meta, body in self.frames.feed(data):
             if kind == protocol.INVOKE:
                 self.pending = Invocation(meta, body)
+                self.awaiting_idle = True
+                for conn in self.extensions.publish(ext.invoke_event(meta)):
+                    self._flush(conn)
                 self._deliver()
             elif kind == protocol.SHUTDOWN:
-                self.running = False
+                self._shutdown(meta)
 
     # -------------------------------------------------------------------------- the runtime
 
@@ -138,6 +174,13 @@ class Init:
                 return
             if pid == 0:
                 return
+            if pid in self.extension_pids:
+                self.extension_pids.discard(pid)
+                self.extensions.exited += 1
+                self._maybe_ready()
+                if self.shutdown_deadline is not None and not self.extension_pids:
+                    self._shutdown_done()
+                continue
             if pid == self.runtime_pid:
                 meta: Dict[str, Any] = {}
                 if os.WIFSIGNALED(status):
@@ -162,10 +205,10 @@ class Init:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Connection(sock, MAX_REQUEST_BODY)
             self.conns[sock.fileno()] = conn
-            self.selector.register(sock, selectors.EVENT_READ, conn)
+            self._watch(sock.fileno(), lambda events, conn=conn: self._serve(conn, events))
 
-    def _serve(self, conn: Connection, mask: int) -> None:
-        if mask & selectors.EVENT_READ:
+    def _serve(self, conn: Connection, events: int) -> None:
+        if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
             try:
                 data = conn.sock.recv(1 << 20)
             except (BlockingIOError, InterruptedError):
@@ -196,20 +239,23 @@ class Init:
                 self._close(conn)
                 return
             del conn.outbuf[:sent]
-        if conn.closing and not conn.outbuf and self.parked is not conn:
+        if conn.closing and not conn.outbuf and not conn.waiting:
             self._close(conn)
             return
-        if conn.sock.fileno() in self.conns:
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbuf else 0)
-            self.selector.modify(conn.sock, events, conn)
+        writing = bool(conn.outbuf)
+        if writing != conn.writing and conn.sock.fileno() in self.conns:
+            conn.writing = writing
+            self.poller.modify(conn.sock.fileno(), select.EPOLLIN | (select.EPOLLOUT if writing else 0))
 
     def _close(self, conn: Connection) -> None:
         fd = conn.sock.fileno()
         if fd in self.conns:
             del self.conns[fd]
-            self.selector.unregister(conn.sock)
+            del self.handlers[fd]
+            self.poller.unregister(fd)
         if self.parked is conn:
             self.parked = None
+        self.extensions.forget(conn)
         conn.sock.close()
 
     def _reply(self, conn: Connection, status: int, reason: str, document: Optional[Dict[str, Any]] = None) -> None:
@@ -222,6 +268,20 @@ class Init:
         if req.headers.get("connection", "").lower() == "close":
             conn.closing = True  # answer, then close (HTTP/1.1), as clients without keep-alive expect
         path = req.path.split("?", 1)[0]
+        if path.startswith(ext.PREFIX):
+            self.extensions.route(conn, req)
+            if path.endswith("/event/next"):
+                self._maybe_ready()
+                self._maybe_idle()
+            elif path.endswith("/init/error") and self.extensions.errors and not self.initialized:
+                error = self.extensions.errors[-1]
+                self.init_error_posted = True
+                self.send(protocol.INIT_ERROR, {"error_type": error["errorType"],
+                                                "init_ns": time.monotonic_ns() - self.started_ns},
+                          json.dumps({"errorType": error["errorType"],
+                                      "errorMessage": "Extension %s failed: %s" % (error["extension"],
+                                                                                   error["errorType"])}).encode())
+            return
         if not path.startswith(PREFIX):
             self._reply(conn, 404, "Not Found", {"errorMessage": "no such route", "errorType": "NotFound"})
             return
@@ -250,10 +310,42 @@ class Init:
             self._report_error(current, "Runtime.Unknown", "Unknown application error occurred")
         self.current = None
         self.parked = conn
-        if not self.initialized:
-            self.initialized = True
-            self.send(protocol.READY, {"init_ns": time.monotonic_ns() - self.started_ns})
+        conn.waiting = True
+        self.runtime_waiting = True
+        self._maybe_ready()
         self._deliver()
+        self._maybe_idle()
+
+    def _maybe_ready(self) -> None:
+        """Init ends when the runtime and every extension wait for their next event."""
+        if self.initialized or self.init_error_posted or not self.runtime_waiting or not self.extensions.settled:
+            return
+        self.initialized = True
+        self.extensions.registration_open = False
+        self.send(protocol.READY, {"init_ns": time.monotonic_ns() - self.started_ns,
+                                   "extensions": len(self.extensions), "runtime_pid": self.runtime_pid})
+
+    def _maybe_idle(self) -> None:
+        """After an invocation: once everyone waits again, the worker may freeze us."""
+        if (self.awaiting_idle and self.initialized and self.pending is None and self.parked is not None
+                and self.extensions.settled):
+            self.awaiting_idle = False
+            if len(self.extensions):  # without extensions the worker knows it already
+                self.send(protocol.IDLE, {"request_id": self.last_request_id})
+
+    def _shutdown(self, meta: Dict[str, Any]) -> None:
+        """SHUTDOWN: extensions that subscribed are told, and get until the deadline to exit."""
+        if not len(self.extensions) or not self.extension_pids:
+            self.running = False
+            return
+        deadline_ms = int(meta.get("deadline_ms") or (time.time() + 2) * 1000)
+        for conn in self.extensions.publish(ext.shutdown_event(meta.get("reason", "spindown"), deadline_ms)):
+            self._flush(conn)
+        self.shutdown_deadline = time.monotonic() + max(0.0, deadline_ms / 1000 - time.time())
+
+    def _shutdown_done(self) -> None:
+        self.send(protocol.EXITED, {"shutdown": True})
+        self.running = False
 
     def _deliver(self) -> None:
         conn, inv = self.parked, self.pending
@@ -262,6 +354,7 @@ class Init:
         self.parked = None
         self.pending = None
         self.current = inv
+        self.last_request_id = inv.request_id
         meta = inv.meta
         headers = [
             ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
@@ -287,7 +380,7 @@ class Init:
             return
         if inv.answered:
             if inv.failed:  # the answer after a refused, too-large response: accepted, ignored
-                self._reply(conn, 202, "Accepted", {"status": "OK"})
+                conn.respond(202, "Accepted", ACCEPTED)
             else:
                 self._reply(conn, 403, "Forbidden", {
                     "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"})
@@ -304,7 +397,7 @@ class Init:
                                "(%d bytes)." % (size, MAX_RESPONSE_BYTES))
             return
         duration_ns = time.monotonic_ns() - inv.delivered_ns
-        self._reply(conn, 202, "Accepted", {"status": "OK"})
+        conn.respond(202, "Accepted", ACCEPTED)
         if error:
             self.send(protocol.ERROR, {
                 "request_id": request_id,
@@ -331,12 +424,18 @@ class Init:
                 "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"})
             return
         self.init_error_posted = True
-        self._reply(conn, 202, "Accepted", {"status": "OK"})
+        conn.respond(202, "Accepted", ACCEPTED)
         self.send(protocol.INIT_ERROR, {
             "error_type": req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown"),
             "init_ns": time.monotonic_ns() - self.started_ns,
         }, req.body)
 
 
-def serve(channel: socket.socket, listener: socket.socket, runtime_pid: int) -> None:
-    Init(channel, listener, runtime_pid).run()
+def serve(
+    channel: socket.socket,
+    listener: socket.socket,
+    runtime_pid: int,
+    extensions: Optional[ext.Extensions] = None,
+    extension_pids: Optional[Set[int]] = None,
+) -> None:
+    Init(channel, listener, runtime_pid, extensions, extension_pids).run()

@@ -25,10 +25,11 @@ RESPONSE = 12  # the runtime posted .../response
 ERROR = 13  # the runtime posted .../error (or the init reports one for it)
 EXITED = 14  # the runtime process exited
 SETUP_ERROR = 15  # the environment could not be built
+IDLE = 16  # the runtime and every extension wait for their next event: the environment may be frozen
 
 NAMES = {
     INVOKE: "INVOKE", SHUTDOWN: "SHUTDOWN", ASSIGN: "ASSIGN", READY: "READY", INIT_ERROR: "INIT_ERROR",
-    RESPONSE: "RESPONSE", ERROR: "ERROR", EXITED: "EXITED", SETUP_ERROR: "SETUP_ERROR",
+    RESPONSE: "RESPONSE", ERROR: "ERROR", EXITED: "EXITED", SETUP_ERROR: "SETUP_ERROR", IDLE: "IDLE",
 }
 
 Frame = Tuple[int, Dict[str, Any], bytes]

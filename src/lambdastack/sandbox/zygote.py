@@ -28,7 +28,7 @@ import sys
 import traceback
 from typing import Any, Dict, List, Optional
 
-from lambdastack.runtime import init, protocol
+from lambdastack.runtime import extensions, init, protocol
 from lambdastack.sandbox import jail, libc, seccomp
 
 RUNTIME_API_PORT = 9001
@@ -202,27 +202,62 @@ class Zygote:
             finally:
                 os._exit(code)
         os.close(go_r)
-        os.close(log_fd)
         channel = socket.socket(fileno=channel_fd)
-        assignment = self._receive_assignment(channel)
-        assignment["env"]["AWS_LAMBDA_RUNTIME_API"] = api
+        assignment = self._receive_assignment(channel, int(spec["tmp_mb"]))
+        env = assignment["env"]
+        env["AWS_LAMBDA_RUNTIME_API"] = api
+        # Extensions start before the runtime does, as on Lambda.
+        # (Without namespaces there is no /opt of the environment's own: no extensions.)
+        paths = _extensions() if self.mode != "process" else []
+        extension_pids = {self._start_extension(path, spec, assignment, log_fd) for path in paths}
+        os.close(log_fd)
         _write_all(go_w, json.dumps(assignment).encode())
         os.close(go_w)
         channel_fd, listen_fd = jail.keep_only_fds([channel.detach(), listener.detach()])
         ids = spec.get("ids") or {}
         jail.become_init(ids.get("init_uid"), ids.get("init_gid"), self.seccomp_bpf)
-        init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid)
+        registry = extensions.Extensions({
+            "functionName": env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+            "functionVersion": env.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
+            "handler": env.get("_HANDLER", ""),
+        }, len(extension_pids))
+        init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid,
+                   registry, extension_pids)
 
-    @staticmethod
-    def _receive_assignment(channel: socket.socket) -> Dict[str, Any]:
-        """Wait for this pre-built environment's function; mount its code and size its /tmp."""
+    def _start_extension(self, path: str, spec: Dict[str, Any], assignment: Dict[str, Any], log_fd: int) -> int:
+        """Start one external extension, as unprivileged and confined as the runtime."""
+        pid = os.fork()
+        if pid:
+            return pid
+        try:
+            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            jail.keep_only_fds([])
+            os.chdir("/")
+            jail.set_limits(assignment.get("rlimits") or {})
+            ids = spec.get("ids") or {}
+            jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
+            os.execve(path, [path], assignment["env"])
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(127)
+
+    def _receive_assignment(self, channel: socket.socket, tmp_mb: int) -> Dict[str, Any]:
+        """Wait for this environment's function; mount its code (if it comes as a mount tree)
+        and give /tmp its size (if the environment was built before the size was known)."""
         kind, meta, _, fds = protocol.read_frame(channel)
         try:
             if kind != protocol.ASSIGN:
                 raise RuntimeError("expected an ASSIGN frame, got %s" % protocol.NAMES.get(kind, kind))
             if fds:
                 jail.attach_tree(fds[0], "/var/task")
-            jail.resize_tmp(int(meta["tmp_mb"]))
+            if self.mode != "process" and int(meta["tmp_mb"]) != tmp_mb:
+                jail.resize_tmp(int(meta["tmp_mb"]))
         finally:
             for fd in fds:
                 os.close(fd)
@@ -254,6 +289,16 @@ class Zygote:
         else:
             argv = runtime["argv"]
             os.execve(argv[0], argv, env)
+
+
+def _extensions(folder: str = "/opt/extensions") -> List[str]:
+    """The external extensions of this environment: executables in /opt/extensions, by name."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    paths = [os.path.join(folder, name) for name in names]
+    return [p for p in paths if os.path.isfile(p) and os.access(p, os.X_OK)]
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -17,6 +17,7 @@ from lambdastack.store.records import (
     FunctionRecord,
     LayerRecord,
     LayerVersionRecord,
+    ProvisionedConcurrencyRecord,
     VersionRecord,
 )
 
@@ -74,7 +75,23 @@ class DeploymentTransaction(Protocol):
         ...
 
 
-class Transaction(Reader, LayerTransaction, DeploymentTransaction, Protocol):
+class ProvisionedTransaction(Protocol):
+    """Provisioned concurrency configurations (by function and qualifier)."""
+
+    def get_provisioned(
+        self, account: str, region: str, name: str, qualifier: str
+    ) -> ProvisionedConcurrencyRecord | None: ...
+
+    def list_provisioned(
+        self, account: str | None = None, region: str | None = None, name: str | None = None
+    ) -> list[ProvisionedConcurrencyRecord]: ...
+
+    def put_provisioned(self, record: ProvisionedConcurrencyRecord) -> None: ...
+
+    def delete_provisioned(self, account: str, region: str, name: str, qualifier: str) -> None: ...
+
+
+class Transaction(Reader, LayerTransaction, DeploymentTransaction, ProvisionedTransaction, Protocol):
     """Domain reads and writes that commit together or not at all."""
 
     def list_functions(

@@ -122,3 +122,15 @@ class DeploymentRecord:
     weight: float = 0.0  # share of the alias's traffic on `to_version`
     # Live details: the current step, the latest health of both versions, a log of events.
     progress: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProvisionedConcurrencyRecord:
+    """Environments kept initialized for a published version or an alias."""
+
+    account: str
+    region: str
+    function_name: str
+    qualifier: str
+    requested: int
+    last_modified: str

@@ -21,6 +21,7 @@ from lambdastack.store.migrate import apply_sqlite, discover
 from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
 from lambdastack.store.sqlite_deployments import SqliteDeployments
 from lambdastack.store.sqlite_layers import SqliteLayers, referenced_layer_code
+from lambdastack.store.sqlite_provisioned import SqliteProvisioned
 
 _BUSY_TIMEOUT_MS = 30_000
 
@@ -145,7 +146,7 @@ def _alias(row: sqlite3.Row) -> AliasRecord:
     )
 
 
-class SqliteTransaction(SqliteLayers, SqliteDeployments):
+class SqliteTransaction(SqliteLayers, SqliteDeployments, SqliteProvisioned):
     def __init__(self, conn: sqlite3.Connection, readonly: bool = False) -> None:
         self._conn = conn
         self._readonly = readonly

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+import orjson
+
 from lambdastack.runtime import protocol
 from lambdastack.sandbox.cgroups import EnvCgroup
 
@@ -68,6 +70,7 @@ class Environment:
         on_stray_output: Callable[[Environment, bytes], None] | None = None,
         remover: Callable[[EnvCgroup], None] | None = None,
         killer: Callable[[int], None] | None = None,
+        on_killed: Callable[[Environment], None] | None = None,
     ) -> None:
         self.id = env_id
         self.key = key
@@ -79,6 +82,13 @@ class Environment:
         self.last_used = self.created
         self.invocations = 0
         self.frozen = False
+        self.prebuilt = False  # built ahead of demand, then assigned to its function
+        self.provisioned = False  # kept initialized for provisioned concurrency
+        self.extensions = 0  # external extensions registered in it (reported with READY)
+        self.runtime_pid = 0  # the runtime's PID in the environment's own PID namespace
+        self.quiescent = True  # everyone inside waits for their next event (see IDLE)
+        self.last_request_id = ""
+        self.freeze_when_quiescent = False
         self.init_ns: int | None = None
         self._channel: _Channel | None = None
         self._log_fd: int | None = None
@@ -89,16 +99,29 @@ class Environment:
         self._on_stray_output = on_stray_output
         self._remover = remover  # removes the cgroup once its processes are gone
         self._killer = killer  # kills by init's PID, where there is no cgroup
+        self._on_killed = on_killed
+        self.memory_mb = 0  # MemorySize committed to this environment's function, once assigned
         self.death: EnvironmentDied | None = None
 
     # -------------------------------------------------------------------- wiring
 
-    async def attach(self, channel_sock: Any, log_fd: int) -> None:
-        _, proto = await self._loop.create_unix_connection(lambda: _Channel(self), sock=channel_sock)
-        self._channel = proto
+    def attach_log(self, log_fd: int) -> None:
         os.set_blocking(log_fd, False)
         self._log_fd = log_fd
         self._loop.add_reader(log_fd, self._read_output)
+
+    async def attach_channel(self, channel_sock: Any) -> None:
+        _, proto = await self._loop.create_unix_connection(lambda: _Channel(self), sock=channel_sock)
+        self._channel = proto
+
+    def assigned(
+        self, key: str, log_stream: str, on_stray_output: Callable[[Environment, bytes], None] | None
+    ) -> None:
+        """A pre-built environment now belongs to a function version."""
+        self.key = key
+        self.log_stream = log_stream
+        self._on_stray_output = on_stray_output
+        self.created = time.monotonic()  # its init starts now, whenever it was built
 
     def _read_output(self) -> None:
         fd = self._log_fd
@@ -122,6 +145,12 @@ class Environment:
                 self._on_stray_output(self, bytes(self._output))
                 self._output.clear()
 
+    def flush_output(self) -> None:
+        """Write what the environment printed outside any invocation to its log stream."""
+        output = self.take_output()
+        if output and self._on_stray_output is not None:
+            self._on_stray_output(self, output)
+
     def take_output(self) -> bytes:
         """Everything the function wrote so far (its pipe drained first)."""
         self._read_output()
@@ -132,6 +161,12 @@ class Environment:
     # -------------------------------------------------------------------- frames
 
     def _on_frame(self, frame: Frame) -> None:
+        if frame[0] == protocol.IDLE:
+            # The runtime and every extension wait for their next event (after the last invocation?).
+            self.quiescent = frame[1].get("request_id") == self.last_request_id
+            if self.freeze_when_quiescent and self.state is State.IDLE:
+                self.freeze()
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
@@ -157,28 +192,44 @@ class Environment:
             return self._early.pop(0)
         if self.death is not None:
             raise self.death
-        self._waiter = self._loop.create_future()
+        waiter = self._waiter = self._loop.create_future()
+        # A bare expiry callback: cheaper than asyncio.wait_for on every invocation.
+        expiry = self._loop.call_later(timeout, _expire, waiter) if timeout is not None else None
         try:
-            if timeout is None:
-                return await self._waiter
-            return await asyncio.wait_for(self._waiter, timeout)
+            return await waiter
         finally:
             self._waiter = None
+            if expiry is not None:
+                expiry.cancel()
 
     def send(self, kind: int, meta: dict[str, Any] | None = None, body: bytes = b"") -> None:
         if self._channel is None or self._channel.transport is None or self.death is not None:
             raise self.death or EnvironmentDied("the environment is not connected")
-        self._channel.transport.write(protocol.encode(kind, meta, body))
+        if kind == protocol.INVOKE:
+            self.quiescent = self.extensions == 0
+            self.last_request_id = meta["request_id"] if meta else ""
+        raw = orjson.dumps(meta) if meta else b""  # the same JSON protocol.encode writes, faster
+        self._channel.transport.write(protocol.HEADER.pack(kind, len(raw), len(body)) + raw + body)
 
     # -------------------------------------------------------------------- control
 
+    def freeze_when_idle(self) -> None:
+        """Freeze now, or as soon as the extensions are done with the last invocation."""
+        if self.state is State.IDLE:
+            if self.quiescent:
+                self.freeze()
+            else:
+                self.freeze_when_quiescent = True
+
     def freeze(self) -> None:
+        self.freeze_when_quiescent = False
         if self.cgroup is not None and not self.frozen:
             with contextlib.suppress(OSError):
                 self.cgroup.freeze()
                 self.frozen = True
 
     def thaw(self) -> None:
+        self.freeze_when_quiescent = False
         if self.frozen and self.cgroup is not None:
             with contextlib.suppress(OSError):
                 self.cgroup.thaw()
@@ -200,6 +251,19 @@ class Environment:
         except OSError:
             return False
 
+    def signal_runtime(self, signum: int) -> None:
+        """Signal the runtime process (found by its PID inside the environment's namespace)."""
+        if self.cgroup is None or not self.runtime_pid:
+            return
+        for pid in self.cgroup.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    nspids = next((line.split()[1:] for line in f if line.startswith("NSpid:")), [])
+                if nspids and int(nspids[-1]) == self.runtime_pid and pid != self.pid:
+                    os.kill(pid, signum)
+            except (OSError, ValueError):
+                continue
+
     def kill(self, reason: str = "killed") -> None:
         """Kill every process of the environment and release what it holds."""
         if self.state is State.DEAD:
@@ -214,6 +278,8 @@ class Environment:
             # (or leads its own process group); killing it kills everything in it.
             self._killer(self.pid)
         self._fail(EnvironmentDied(reason))
+        if self._on_killed is not None:
+            self._on_killed(self)
         if self._channel is not None and self._channel.transport is not None:
             self._channel.transport.close()
         if self._log_fd is not None:
@@ -221,3 +287,8 @@ class Environment:
             with contextlib.suppress(OSError):
                 os.close(self._log_fd)
             self._log_fd = None
+
+
+def _expire(waiter: asyncio.Future[Frame]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

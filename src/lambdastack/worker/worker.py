@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -22,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambdastack import errors
 from lambdastack.runtime import protocol
 from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
 from lambdastack.worker import logformat
+from lambdastack.worker.capacity import MemoryBudget, ScalingLimiter, default_memory_budget_mb
 from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
@@ -39,7 +42,14 @@ from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
 log = logging.getLogger("lambdastack.worker")
 
 INIT_TIMEOUT_S = 10.0
+# Provisioned environments may take longer to initialize, as on Lambda.
+PROVISIONED_INIT_TIMEOUT_S = 130.0
+# How long external extensions get to finish after SHUTDOWN.
+SHUTDOWN_GRACE_S = 2.0
 PIDS_MAX = 1024
+# A pre-built environment's limits until it learns its function's: nothing runs in it yet.
+BLANK_MEMORY_MB = 10240
+BLANK_TMP_MB = 16
 LOG_TAIL_BYTES = 4096
 
 # (account, region, function name, log stream, text)
@@ -65,10 +75,16 @@ class WorkerConfig:
     data_dir: Path
     idle_timeout: float = 600.0
     freeze_idle: bool = True
+    # Idle time before an environment is frozen; an invocation in between cancels it.
+    freeze_delay_s: float = 0.02
     runtimes: dict[str, PythonInterpreter] = field(default_factory=dict)  # python3.X -> real interpreter
     exec_python: Path | None = None  # the interpreter whose zygote starts non-Python runtimes
     # Runtimes that start a program from a zygote of their own, and what it mounts (host, inside).
     exec_binds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    prebuilt: int = 2  # environments kept built ahead, per runtime in use (namespaces isolation only)
+    scaling_per_10s: int = 1000  # new environments per function per 10 seconds, as on Lambda
+    memory_budget_mb: int | None = None  # sum of live environments' MemorySize; None: host memory less a reserve
+    capacity_wait_s: float = 2.0  # how long an invocation waits for room before it is throttled
 
 
 class Worker:
@@ -80,8 +96,19 @@ class Worker:
         self.zygotes: dict[str, ZygoteClient] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._freezer: asyncio.Task[None] | None = None
+        self._thawed: dict[Environment, None] = {}  # idle environments not frozen yet, oldest first
         self._cgroups: set[EnvCgroup] = set()  # of live environments, removed when they are
         self._removals: set[asyncio.Future[bool]] = set()  # cgroup removals under way
+        # Environments built ahead of demand, per zygote, each with its channel not yet attached.
+        self._prebuilt: dict[str, list[tuple[Environment, socket.socket]]] = {}
+        self._refilling: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.scaling = ScalingLimiter(config.scaling_per_10s)
+        self.memory = MemoryBudget(config.memory_budget_mb or default_memory_budget_mb())
+        self._room = asyncio.Event()  # set whenever an environment goes and frees memory
+        self._provisioning: set[str] = set()  # pools whose provisioned environments are being made
         self._drop_to_function_user = self._function_user_applies()
 
     def _function_user_applies(self) -> bool:
@@ -109,10 +136,22 @@ class Worker:
 
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_idle())
+        if self.config.freeze_idle:
+            self._freezer = asyncio.create_task(self._freeze_idle())
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._reaper is not None:
             self._reaper.cancel()
+        if self._freezer is not None:
+            self._freezer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for ready in self._prebuilt.values():
+            for env, channel in ready:
+                env.kill("stopping")
+                channel.close()
+        self._prebuilt.clear()
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
@@ -127,15 +166,116 @@ class Worker:
             zygote.close()
         self.zygotes.clear()
 
+    async def _freeze_idle(self) -> None:
+        """Freeze environments idle for `freeze_delay_s`, as Lambda freezes idle environments.
+
+        Not around every invocation: one in steady use is not frozen and thawed each time,
+        which would cost more than the invocation itself.
+        """
+        delay = self.config.freeze_delay_s
+        while True:
+            await asyncio.sleep(max(0.005, delay / 2))
+            idle_before = time.monotonic() - delay
+            for env in [e for e in self._thawed if e.last_used < idle_before]:
+                del self._thawed[env]
+                if env.state is State.IDLE:
+                    env.freeze_when_idle()
+
     async def _reap_idle(self) -> None:
         interval = max(0.05, min(30.0, self.config.idle_timeout / 4))
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
             for key, pool in list(self.pools.items()):
-                pool.reap(now - self.config.idle_timeout)
+                for env in pool.reap(now - self.config.idle_timeout):
+                    self._spawn_task(self.shut_down(env, "spindown"))
                 if pool.empty and pool.retired:
                     del self.pools[key]
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def shut_down(self, env: Environment, reason: str) -> None:
+        """End an environment as Lambda does: SHUTDOWN to its extensions, then kill it.
+
+        Without extensions there is nothing to wait for (Lambda's 0 ms); with external ones
+        they get up to 2 s to finish (the runtime is sent SIGTERM by the init).
+        """
+        if env.state is State.DEAD:
+            return
+        grace = SHUTDOWN_GRACE_S if env.extensions else 0.0
+        if grace:
+            env.state = State.BUSY  # nobody takes it while it shuts down
+            env.thaw()
+            if env.cgroup is not None:
+                env.cgroup.set_cpu(None)  # the grace period is short: let the extensions use it
+            deadline = time.monotonic() + grace
+            try:
+                env.send(protocol.SHUTDOWN, {"reason": reason, "deadline_ms": int((time.time() + grace) * 1000)})
+                env.signal_runtime(signal.SIGTERM)
+                # The init reports (EXITED) once every extension has exited, or at the deadline.
+                while (remaining := deadline - time.monotonic()) > 0:
+                    kind, _, _ = await env.next_frame(remaining)
+                    if kind == protocol.EXITED:
+                        break
+            except (EnvironmentDied, TimeoutError):
+                pass
+            env.flush_output()  # what the extensions said on their way out
+        env.kill(reason)
+
+    # ------------------------------------------------------------------ provisioned concurrency
+
+    def provision(self, spec: EnvironmentSpec, count: int) -> None:
+        """Keep `count` environments of `spec` initialized ahead of demand."""
+        pool = self._pool(spec)
+        pool.provisioned_target = count
+        pool.provisioning_error = None
+        for env in pool.provisioned[count:]:
+            if pool.is_idle(env):
+                pool.discard(env)
+            else:
+                env.provisioned = False  # busy: an ordinary environment from now on
+        self._spawn_task(self._fill_provisioned(pool, spec))
+
+    def provisioned_counts(self, key: str) -> tuple[int, int, str | None]:
+        """(target, environments initialized and ready, last error) of a spec key."""
+        pool = self.pools.get(key)
+        if pool is None:
+            return 0, 0, None
+        return pool.provisioned_target, len(pool.provisioned), pool.provisioning_error
+
+    async def _fill_provisioned(self, pool: Pool, spec: EnvironmentSpec) -> None:
+        if pool.key in self._provisioning:
+            return
+        self._provisioning.add(pool.key)
+        try:
+            while not self._stopping and not pool.retired and len(pool.provisioned) < pool.provisioned_target:
+                try:
+                    env = await self._spawn_within_budget(spec, initialization_type="provisioned-concurrency")
+                except (EnvironmentStartError, errors.LambdaError) as e:
+                    pool.provisioning_error = str(e)
+                    return
+                pool.add(env)
+                try:
+                    failure = await self._initialize(env, spec, PROVISIONED_INIT_TIMEOUT_S)
+                except EnvironmentStartError as e:
+                    pool.discard(env)
+                    pool.provisioning_error = str(e)
+                    return
+                if failure is not None:
+                    pool.discard(env)
+                    pool.provisioning_error = "FUNCTION_ERROR_INIT_FAILURE"
+                    return
+                env.take_output()
+                env.provisioned = True
+                env.state = State.IDLE
+                pool.release(env)
+                if self.config.freeze_idle:
+                    env.freeze()
+        finally:
+            self._provisioning.discard(pool.key)
 
     def retire(self, predicate: Callable[[str], bool]) -> None:
         """Stop reusing environments whose spec key matches (the function changed or went away)."""
@@ -193,6 +333,7 @@ class Worker:
                 raise EnvironmentStartError(str(e))
             log.info("zygote %s ready: %s", name, info)
             self.zygotes[name] = zygote
+            self._spawn_refill(zygote)
             return zygote
 
     async def prepare(self, runtime_spec: EnvironmentSpec) -> None:
@@ -207,42 +348,26 @@ class Worker:
             pool = self.pools[spec.key] = Pool(spec.key)
         return pool
 
-    async def spawn(self, spec: EnvironmentSpec, initialization_type: str = "on-demand") -> Environment:
-        """Create an environment and start its init; does not wait for init to finish."""
-        zygote = await self._zygote_for(spec)
+    def _ids(self) -> dict[str, int] | None:
+        if not self._drop_to_function_user:
+            return None
+        return {"uid": jail.FUNCTION_UID, "gid": jail.FUNCTION_GID,
+                "init_uid": jail.INIT_UID, "init_gid": jail.INIT_GID}
+
+    async def _start(
+        self, zygote: ZygoteClient, memory_mb: int, request: dict[str, Any]
+    ) -> tuple[Environment, socket.socket]:
+        """Fork an environment from `zygote`; returns it with its (not yet attached) channel."""
         env_id = uuid.uuid4().hex
-        today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
-        log_stream = f"{today}/[{spec.version}]{env_id}"
-        isolated = self.config.isolation != "process"
-        cgroup = self.cgroups.create(env_id, spec.memory_mb, PIDS_MAX) if self.cgroups else None
-        env = Environment(env_id, spec.key, cgroup, log_stream, self._stray_output(spec),
-                          remover=self._remove_cgroup, killer=zygote.kill)
+        cgroup = self.cgroups.create(env_id, memory_mb, PIDS_MAX) if self.cgroups else None
+        env = Environment(env_id, "", cgroup, "", None, remover=self._remove_cgroup, killer=zygote.kill,
+                          on_killed=self._environment_gone)
         if cgroup is not None:
             self._cgroups.add(cgroup)
-        variables = function_environment(spec, log_stream, initialization_type)
-        task_dir = str(spec.code_dir) if spec.code_dir else None
-        if isolated:
-            variables["LAMBDA_TASK_ROOT"] = "/var/task"
-        else:
-            variables["LAMBDA_TASK_ROOT"] = task_dir or "/var/task"
-            variables.update(layer_paths_without_mounts(variables, spec.opt_dirs))
-        request: dict[str, Any] = {
-            "env": variables,
-            "tmp_mb": spec.ephemeral_mb,
-            "task_dir": task_dir,
-            "opt_dirs": [str(d) for d in spec.opt_dirs],
-            "root": str(spec.root) if spec.root else None,
-            "cgroup_procs": cgroup.procs_files() if cgroup else [],
-            "cwd": spec.cwd or variables["LAMBDA_TASK_ROOT"],
-            "rlimits": self._rlimits(spec, cgroup is not None),
-            "runtime": {"kind": "exec", "argv": list(spec.argv)} if spec.argv
-            else {"kind": "python", "handler": spec.handler},
-        }
-        if self._drop_to_function_user:
-            request["ids"] = {
-                "uid": jail.FUNCTION_UID, "gid": jail.FUNCTION_GID,
-                "init_uid": jail.INIT_UID, "init_gid": jail.INIT_GID,
-            }
+        request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [])
+        ids = self._ids()
+        if ids:
+            request["ids"] = ids
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
@@ -250,14 +375,164 @@ class Worker:
         except Exception as e:
             ours.close()
             os.close(log_r)
-            if cgroup is not None:
-                cgroup.kill_and_remove()
+            env.kill("could not be created")
             raise EnvironmentStartError(f"could not create an environment: {e}")
         finally:
             theirs.close()
             os.close(log_w)
-        await env.attach(ours, log_r)
+        env.attach_log(log_r)
+        return env, ours
+
+    def _environment_gone(self, env: Environment) -> None:
+        if env.memory_mb:
+            self.memory.release(env.memory_mb)
+            env.memory_mb = 0
+            self._room.set()
+
+    def _scale_out(self, spec: EnvironmentSpec) -> None:
+        """Take a token for one more environment of the function, or throttle as Lambda does."""
+        if not self.scaling.take((spec.account, spec.region, spec.function_name)):
+            raise errors.TooManyRequests("Rate Exceeded.", Reason="FunctionInvocationRateLimitExceeded")
+
+    async def _make_room(self, memory_mb: int) -> None:
+        """Commit `memory_mb` of the budget: evict idle environments (least recently used
+        first) if needed, wait a little for busy ones to finish, else throttle."""
+        deadline = time.monotonic() + self.config.capacity_wait_s
+        while not self.memory.fits(memory_mb):
+            idle = [(env.last_used, id(env), pool, env) for pool in self.pools.values()
+                    for env in pool.idle(evictable_only=True)]
+            if idle:
+                _, _, pool, victim = min(idle, key=lambda item: item[:2])
+                pool.discard(victim)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise errors.TooManyRequests("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), remaining)
+            except TimeoutError:
+                pass
+        self.memory.commit(memory_mb)
+
+    def _assignment(self, env: Environment, spec: EnvironmentSpec, initialization_type: str) -> dict[str, Any]:
+        """What the environment's runtime must know about its function; binds `env` to `spec`."""
+        today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+        log_stream = f"{today}/[{spec.version}]{env.id}"
+        env.assigned(spec.key, log_stream, self._stray_output(spec))
+        variables = function_environment(spec, log_stream, initialization_type)
+        if self.config.isolation == "process":
+            variables["LAMBDA_TASK_ROOT"] = str(spec.code_dir) if spec.code_dir else "/var/task"
+            variables.update(layer_paths_without_mounts(variables, spec.opt_dirs))
+        return {
+            "env": variables,
+            "tmp_mb": spec.ephemeral_mb,
+            "cwd": spec.cwd or variables["LAMBDA_TASK_ROOT"],
+            "rlimits": self._rlimits(spec, env.cgroup is not None),
+            "runtime": {"kind": "exec", "argv": list(spec.argv)} if spec.argv
+            else {"kind": "python", "handler": spec.handler},
+        }
+
+    async def spawn(self, spec: EnvironmentSpec, initialization_type: str = "on-demand") -> Environment:
+        """An environment for `spec`: a pre-built one taken into service, or a new one.
+
+        Does not wait for its init to finish.
+        """
+        zygote = await self._zygote_for(spec)
+        if self._prebuilt_fits(spec):
+            env = await self._take_prebuilt(zygote.name, spec, initialization_type)
+            if env is not None:
+                return env
+        return await self.spawn_fresh(spec, initialization_type)
+
+    async def spawn_fresh(self, spec: EnvironmentSpec, initialization_type: str = "on-demand") -> Environment:
+        """A new environment built for `spec` (not a pre-built one)."""
+        zygote = await self._zygote_for(spec)
+        request: dict[str, Any] = {
+            "tmp_mb": spec.ephemeral_mb,
+            "task_dir": str(spec.code_dir) if spec.code_dir else None,
+            "opt_dirs": [str(d) for d in spec.opt_dirs],
+            "root": str(spec.root) if spec.root else None,
+        }
+        env, channel = await self._start(zygote, spec.memory_mb, request)
+        await self._send_assignment(env, channel, self._assignment(env, spec, initialization_type), None)
         return env
+
+    # ------------------------------------------------------------------ pre-built environments
+
+    def _prebuilt_fits(self, spec: EnvironmentSpec) -> bool:
+        """Pre-built environments have the runtime's standard root and receive only the code."""
+        return (
+            self.config.prebuilt > 0 and self.config.isolation == "namespaces" and spec.root is None
+            and not spec.opt_dirs and spec.code_dir is not None
+        )
+
+    async def _build_blank(self, zygote: ZygoteClient) -> None:
+        try:
+            env, channel = await self._start(zygote, BLANK_MEMORY_MB, {"tmp_mb": BLANK_TMP_MB})
+        except EnvironmentStartError as e:
+            log.warning("could not pre-build an environment for %s: %s", zygote.name, e)
+            return
+        if self._stopping:
+            env.kill("stopping")
+            channel.close()
+            return
+        self._prebuilt.setdefault(zygote.name, []).append((env, channel))
+
+    async def _refill(self, zygote: ZygoteClient) -> None:
+        name = zygote.name
+        if name in self._refilling:
+            return
+        self._refilling.add(name)
+        try:
+            while not self._stopping and zygote.alive and len(self._prebuilt.get(name, ())) < self.config.prebuilt:
+                await self._build_blank(zygote)
+        finally:
+            self._refilling.discard(name)
+
+    async def _take_prebuilt(
+        self, name: str, spec: EnvironmentSpec, initialization_type: str
+    ) -> Environment | None:
+        ready = self._prebuilt.get(name) or []
+        zygote = self.zygotes[name]
+        while ready:
+            env, channel = ready.pop()
+            self._spawn_refill(zygote)
+            if env.death is not None:
+                channel.close()
+                continue
+            env.prebuilt = True
+            try:
+                if env.cgroup is not None:
+                    env.cgroup.set_memory(spec.memory_mb)
+                await self._send_assignment(env, channel, self._assignment(env, spec, initialization_type),
+                                            spec.code_dir)
+            except (OSError, EnvironmentStartError) as e:
+                log.info("a pre-built environment could not be taken into service: %s", e)
+                env.kill("assignment failed")
+                continue
+            return env
+        self._spawn_refill(zygote)
+        return None
+
+    def _spawn_refill(self, zygote: ZygoteClient) -> None:
+        if self.config.prebuilt > 0 and self.config.isolation == "namespaces" and not self._stopping:
+            self._spawn_task(self._refill(zygote))
+
+    async def _send_assignment(
+        self, env: Environment, channel: socket.socket, assignment: dict[str, Any], code_dir: Path | None
+    ) -> None:
+        """Send an ASSIGN frame (with the code's read-only mount tree), then listen to the channel."""
+        frame = protocol.encode(protocol.ASSIGN, assignment)
+        fds = [jail.readonly_tree(str(code_dir))] if code_dir is not None else []
+        try:
+            channel.setblocking(True)
+            socket.send_fds(channel, [frame], fds) if fds else channel.sendall(frame)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        channel.setblocking(False)
+        await env.attach_channel(channel)
 
     @staticmethod
     def _rlimits(spec: EnvironmentSpec, has_cgroup: bool) -> dict[str, int]:
@@ -302,6 +577,8 @@ class Worker:
         init_ms = (time.monotonic() - started) * 1000
         if kind == protocol.READY:
             env.init_ns = int(init_ms * 1e6)
+            env.extensions = int(meta.get("extensions", 0))
+            env.runtime_pid = int(meta.get("runtime_pid", 0))
             if env.cgroup is not None:
                 env.cgroup.set_cpu(spec.memory_mb)  # init ran unthrottled; invocations get their share
             return None
@@ -334,10 +611,30 @@ class Worker:
         finally:
             if env.state is State.DEAD:
                 pool.discard(env)
+                if env.provisioned and pool.provisioned_target:
+                    self._spawn_task(self._fill_provisioned(pool, spec))
             else:
                 pool.release(env)
                 if self.config.freeze_idle and pool.is_idle(env):
-                    env.freeze()
+                    self._thawed[env] = None  # frozen once idle for freeze_delay_s: see _freeze_idle
+
+    async def _spawn_within_budget(
+        self, spec: EnvironmentSpec, fresh: bool = False, initialization_type: str = "on-demand"
+    ) -> Environment:
+        await self._make_room(spec.memory_mb)
+        try:
+            if fresh:
+                env = await self.spawn_fresh(spec, initialization_type)
+            else:
+                env = await self.spawn(spec, initialization_type)
+        except BaseException:
+            self.memory.release(spec.memory_mb)
+            self._room.set()
+            raise
+        env.memory_mb = spec.memory_mb  # released when the environment goes
+        if env.state is State.DEAD:  # it went before it could own its share
+            self._environment_gone(env)
+        return env
 
     async def _cold_start(
         self, spec: EnvironmentSpec, inv: Invocation, pool: Pool
@@ -351,11 +648,22 @@ class Worker:
         failure: _InitFailure | None = self._invalid_entrypoint(spec, inv)
         if failure is not None:
             return None, None, b"", failure
+        self._scale_out(spec)
         for attempt in range(2):
-            env = await self.spawn(spec)
+            env = await self._spawn_within_budget(spec)
             pool.add(env)
             timeout = INIT_TIMEOUT_S if attempt == 0 else float(spec.timeout_s)
-            failure = await self._initialize(env, spec, timeout)
+            try:
+                failure = await self._initialize(env, spec, timeout)
+            except EnvironmentStartError:
+                if not env.prebuilt:
+                    raise
+                # A pre-built environment that broke is the platform's problem, not the
+                # function's: build a fresh one instead.
+                pool.discard(env)
+                env = await self._spawn_within_budget(spec, fresh=True)
+                pool.add(env)
+                failure = await self._initialize(env, spec, timeout)
             if failure is None:
                 return env, env.init_ns / 1e6 if env.init_ns else None, env.take_output(), None
             pool.discard(env)
@@ -419,6 +727,7 @@ class Worker:
         rid = inv.request_id
         env.state = State.BUSY
         env.invocations += 1
+        self._thawed.pop(env, None)
         env.thaw()
         started = time.monotonic()
         deadline_ms = inv.deadline_ms or int(time.time() * 1000) + spec.timeout_s * 1000

@@ -115,6 +115,45 @@ class RuntimeClient(object):
         head = self._response_head % (_path_segment(request_id), content_type, len(body))
         self._post(head, body, "invocation response")
 
+    def respond_and_next(self, request_id: str, body: bytes, content_type: str) -> Invocation:
+        """Post a result and ask for the next event in one write (HTTP pipelining).
+
+        The Runtime API answers both in order; one round trip less per invocation. On a
+        connection that turns out to be closed, fall back to one request after the other.
+        """
+        sock = self._sock
+        if sock is None or self._pending:
+            self.post_response(request_id, body, content_type)
+            return self.next()
+        head = (self._response_head % (_path_segment(request_id), content_type, len(body))).encode("utf-8")
+        try:
+            if len(body) <= _COALESCE:
+                sock.sendall(head + body + self._next_head, _SEND_FLAGS)
+            else:
+                sock.sendall(head, _SEND_FLAGS)
+                sock.sendall(body + self._next_head, _SEND_FLAGS)
+            status, _, reply = self._read_response(sock)
+        except (_Stale, BrokenPipeError, ConnectionResetError):
+            self.close()
+            self.post_response(request_id, body, content_type)
+            return self.next()
+        except OSError as e:
+            self.close()
+            raise RuntimeApiError("Runtime API at %s: %s" % (self.address, e))
+        if not 200 <= status < 300:
+            raise RuntimeApiError("Failed to post invocation response. Http response code: %d. %s"
+                                  % (status, reply.decode("utf-8", "replace")))
+        try:
+            status, headers, payload = self._read_response(sock)
+        except (_Stale, OSError) as e:
+            self.close()
+            raise RuntimeApiError("Runtime API at %s: %s" % (self.address, e))
+        if not 200 <= status < 300:
+            raise RuntimeApiError("Failed to get next invocation. Http Response code: %d" % status)
+        if "lambda-runtime-aws-request-id" not in headers:
+            raise RuntimeApiError("Failed to get next invocation: no Lambda-Runtime-Aws-Request-Id header")
+        return Invocation(headers, payload)
+
     def post_error(self, request_id: str, body: bytes, error_type: str, xray_cause: Optional[str]) -> None:
         headers = "Content-Type: application/json\r\n%s: %s\r\n" % (ERROR_TYPE_HEADER, _header_value(error_type))
         if xray_cause and len(xray_cause.encode("utf-8")) < MAX_XRAY_CAUSE:

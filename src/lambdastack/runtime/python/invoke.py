@@ -45,12 +45,13 @@ class Invoker(object):
         self.log_sink = log_sink
 
     def run_forever(self) -> NoReturn:
-        next_invocation = self.client.next
         handle = self.handle
+        inv = self.client.next()
         while True:
-            handle(next_invocation())
+            inv = handle(inv)
 
-    def handle(self, inv: Invocation) -> None:
+    def handle(self, inv: Invocation) -> Invocation:
+        """Run one event; returns the next one."""
         request_id = inv.request_id
         scope = logs.CURRENT
         scope.request_id = request_id
@@ -69,11 +70,11 @@ class Invoker(object):
             error, xray = error_from_exception(sys.exc_info(), request_id)  # type: ignore[arg-type]
 
         if error is None:
-            self.client.post_response(request_id, body, content_type)
-            return
+            return self.client.respond_and_next(request_id, body, content_type)
         self.log_error(error, self.log_sink)
         to_json = self.encoder.encode
         self.client.post_error(request_id, to_json(error).encode("utf-8", "replace"), error["errorType"], to_json(xray))
+        return self.client.next()
 
 
 def _set_trace_id(trace_id: Optional[str]) -> None:
