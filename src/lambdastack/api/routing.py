@@ -42,17 +42,33 @@ def _compile(op: Operation) -> Route:
     return Route(op, re.compile(f"^{regex}/?$"), tuple(fixed), tuple(labels))
 
 
+Match = tuple[Operation, dict[str, str]]
+CACHE_SIZE = 4096
+
+
 class Router:
     def __init__(self, model: ServiceModel) -> None:
         routes = [_compile(op) for op in model.operations.values()]
         self._by_method: dict[str, list[Route]] = {}
         for route in sorted(routes, key=lambda r: r.specificity, reverse=True):
             self._by_method.setdefault(route.operation.method, []).append(route)
+        # Only these query parameters take part in routing (`?find=LayerVersion`, `?List=ALL`).
+        self._routing_keys = {key for route in routes for key, _ in route.fixed_query}
+        self._cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], Match | None] = {}
 
-    def match(
-        self, method: str, raw_path: str, query: list[tuple[str, str]]
-    ) -> tuple[Operation, dict[str, str]] | None:
+    def match(self, method: str, raw_path: str, query: list[tuple[str, str]]) -> Match | None:
         """Return the operation and its decoded path labels, or None for an unknown route."""
+        routing = tuple(sorted((k, v) for k, v in query if k in self._routing_keys)) if query else ()
+        key = (method, raw_path, routing)
+        try:
+            found = self._cache[key]
+        except KeyError:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            found = self._cache[key] = self._match(method, raw_path, query)
+        return None if found is None else (found[0], dict(found[1]))
+
+    def _match(self, method: str, raw_path: str, query: list[tuple[str, str]]) -> Match | None:
         query_keys = {k: v for k, v in query}
         for route in self._by_method.get(method, ()):
             m = route.pattern.match(raw_path)

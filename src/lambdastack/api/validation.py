@@ -49,14 +49,37 @@ def _abbrev(value: Any) -> str:
     return text if len(text) <= 256 else text[:253] + "..."
 
 
+MEMO_SIZE = 4096
+
+
+def _memo_key(shape_name: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A key for inputs made of scalars (and blobs, judged only by their length), else None."""
+    items: list[tuple[str, Any]] = []
+    for name, value in params.items():
+        if isinstance(value, bytes | bytearray):
+            value = ("blob", len(value))
+        elif not isinstance(value, str | int | float | bool | None):
+            return None
+        items.append((name, value))
+    return (shape_name, *sorted(items))
+
+
 class Validator:
     def __init__(self, model: ServiceModel) -> None:
         self.model = model
+        self._passed: set[tuple[Any, ...]] = set()  # inputs already found valid (validation is pure)
 
     def validate(self, shape_name: str, params: dict[str, Any]) -> None:
         """Raise a ValidationException listing every constraint that `params` violates."""
+        key = _memo_key(shape_name, params)
+        if key is not None and key in self._passed:
+            return
         problems: list[str] = []
         self._structure(self.model.shape(shape_name), params, "", problems)
+        if not problems and key is not None:
+            if len(self._passed) >= MEMO_SIZE:
+                self._passed.clear()
+            self._passed.add(key)
         if problems:
             noun = "error" if len(problems) == 1 else "errors"
             raise errors.Validation(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))

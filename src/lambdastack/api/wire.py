@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,9 +19,45 @@ from lambdastack import errors
 from lambdastack.api.model import ServiceModel, Shape
 
 
+@dataclass(frozen=True)
+class _InputPlan:
+    """Where each member of an input shape comes from, worked out once per shape."""
+
+    uri: tuple[tuple[str, str], ...]  # (member, label)
+    query: tuple[tuple[str, str, str], ...]  # (member, parameter, shape)
+    header: tuple[tuple[str, str, str], ...]  # (member, lower-case header, shape)
+    payload: tuple[str, str, bool] | None  # (member, shape, raw bytes?)
+    body: dict[str, Any]  # member -> reference, for members of the JSON body
+
+
 class RequestParser:
     def __init__(self, model: ServiceModel) -> None:
         self.model = model
+        self._plans: dict[str, _InputPlan] = {}
+
+    def _plan(self, shape_name: str) -> _InputPlan:
+        plan = self._plans.get(shape_name)
+        if plan is not None:
+            return plan
+        shape = self.model.shape(shape_name)
+        payload_name = shape.get("payload")
+        uri, query, header, body = [], [], [], {}
+        payload = None
+        for name, ref in shape["members"].items():
+            location = ref.get("location")
+            wire_name = ref.get("locationName", name)
+            if location == "uri":
+                uri.append((name, wire_name))
+            elif location == "querystring":
+                query.append((name, wire_name, ref["shape"]))
+            elif location == "header":
+                header.append((name, wire_name.lower(), ref["shape"]))
+            elif name == payload_name:
+                payload = (name, ref["shape"], self.model.shape(ref["shape"])["type"] in ("blob", "string"))
+            else:
+                body[name] = ref
+        plan = self._plans[shape_name] = _InputPlan(tuple(uri), tuple(query), tuple(header), payload, body)
+        return plan
 
     def parse(
         self,
@@ -32,39 +69,33 @@ class RequestParser:
     ) -> dict[str, Any]:
         if shape_name is None:
             return {}
-        shape = self.model.shape(shape_name)
+        plan = self._plan(shape_name)
         params: dict[str, Any] = {}
-        payload_name = shape.get("payload")
-        body_members: dict[str, Any] = {}
-        for name, ref in shape["members"].items():
-            location = ref.get("location")
-            wire_name = ref.get("locationName", name)
-            if location == "uri":
-                if wire_name in labels:
-                    params[name] = labels[wire_name]
-            elif location == "querystring":
-                values = [v for k, v in query if k == wire_name]
+        for name, label in plan.uri:
+            if label in labels:
+                params[name] = labels[label]
+        if query:
+            for name, parameter, member_shape in plan.query:
+                values = [v for k, v in query if k == parameter]
                 if values:
-                    params[name] = self._from_text(ref["shape"], values, name)
-            elif location == "header":
-                value = headers.get(wire_name.lower())
-                if value is not None:
-                    params[name] = self._from_text(ref["shape"], [value], name)
-            elif name == payload_name:
-                target = self.model.shape(ref["shape"])
-                if target["type"] in ("blob", "string"):
-                    params[name] = body
-                elif body:
-                    params[name] = self._from_json(ref["shape"], _load_json(body), name)
-            else:
-                body_members[name] = ref
-        if body_members and payload_name is None and body.strip():
+                    params[name] = self._from_text(member_shape, values, name)
+        for name, header, member_shape in plan.header:
+            value = headers.get(header)
+            if value is not None:
+                params[name] = self._from_text(member_shape, [value], name)
+        if plan.payload is not None:
+            name, member_shape, raw = plan.payload
+            if raw:
+                params[name] = body
+            elif body:
+                params[name] = self._from_json(member_shape, _load_json(body), name)
+        elif plan.body and body.strip():
             document = _load_json(body)
             if not isinstance(document, dict):
                 raise errors.InvalidRequestContent(
                     "Could not parse request body into json: Unexpected token, expected an object"
                 )
-            for name, ref in body_members.items():
+            for name, ref in plan.body.items():
                 if name in document and document[name] is not None:
                     params[name] = self._from_json(ref["shape"], document[name], name)
         return params
