@@ -109,18 +109,20 @@ SHELL = r'''#!/bin/sh
 # A custom runtime in POSIX shell: curl for HTTP, the host's /usr tools for the rest.
 set -eu
 API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-HEADERS=/tmp/headers
 COUNT=0
 echo "init: ${_HANDLER}"
 
-header() { grep -i "^$1:" "$HEADERS" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
+header() { printf '%s\n' "$HEAD" | grep -i "^$1:" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
 value() { eval "set=\${$1+x}"; if [ -n "$set" ]; then eval "printf '\"%s\"' \"\${$1}\""; else printf null; fi; }
 respond() {
   curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary "$2" "$API/invocation/$1/response"
 }
 
 while true; do
-  EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
+  # Headers and body from one response, without a file (/tmp is shared under process isolation).
+  RESPONSE=$(curl -sS -i "$API/invocation/next")
+  HEAD=$(printf '%s\n' "$RESPONSE" | sed '/^\r*$/q')
+  EVENT=$(printf '%s\n' "$RESPONSE" | sed '1,/^\r*$/d')
   RID=$(header Lambda-Runtime-Aws-Request-Id)
   COUNT=$((COUNT + 1))
   case "$EVENT" in

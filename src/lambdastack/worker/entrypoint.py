@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 from lambdastack.worker.spec import EnvironmentSpec
@@ -75,3 +76,21 @@ def entrypoint_problem(spec: EnvironmentSpec) -> str | None:
     except OSError:
         return f"fork/exec {program}: permission denied"
     return None if _runs_here(head) else f"fork/exec {program}: exec format error"
+
+
+def host_argv(spec: EnvironmentSpec, binds: Sequence[tuple[str, str]]) -> list[str]:
+    """The command line for an environment without a root of its own (process isolation).
+
+    Paths that only exist inside an environment (the runtime's mounts, /var/task, /opt) are
+    replaced by the host paths behind them.
+    """
+    argv: list[str] = []
+    for arg in spec.argv or ():
+        for host, inside in binds:
+            if arg == inside or arg.startswith(inside + "/"):
+                argv.append(host + arg[len(inside):])
+                break
+        else:
+            found = _on_host(spec, arg)
+            argv.append(str(found) if found is not None else arg)
+    return argv

@@ -29,7 +29,7 @@ from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
 from lambdastack.worker import logformat
 from lambdastack.worker.capacity import MemoryBudget, ScalingLimiter, default_memory_budget_mb
-from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem
+from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem, host_argv
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.layers import layer_paths_without_mounts
@@ -421,15 +421,17 @@ class Worker:
         log_stream = f"{today}/[{spec.version}]{env.id}"
         env.assigned(spec.key, log_stream, self._stray_output(spec))
         variables = function_environment(spec, log_stream, initialization_type)
+        argv = list(spec.argv or ())
         if self.config.isolation == "process":
             variables["LAMBDA_TASK_ROOT"] = str(spec.code_dir) if spec.code_dir else "/var/task"
+            argv = host_argv(spec, self.config.exec_binds.get(spec.runtime, ()))
             variables.update(layer_paths_without_mounts(variables, spec.opt_dirs))
         return {
             "env": variables,
             "tmp_mb": spec.ephemeral_mb,
             "cwd": spec.cwd or variables["LAMBDA_TASK_ROOT"],
             "rlimits": self._rlimits(spec, env.cgroup is not None),
-            "runtime": {"kind": "exec", "argv": list(spec.argv)} if spec.argv
+            "runtime": {"kind": "exec", "argv": argv} if argv
             else {"kind": "python", "handler": spec.handler},
         }
 
