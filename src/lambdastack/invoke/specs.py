@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lambdastack.store.records import LAYER_SHA256, VersionRecord
 from lambdastack.worker.entrypoint import bootstrap_path
+from lambdastack.worker.loader import needs_fresh_process
 from lambdastack.worker.nodejs import node_argv
 from lambdastack.worker.spec import EnvironmentSpec
 
@@ -30,6 +31,7 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
             argv = (environment["AWS_LAMBDA_EXEC_WRAPPER"], *argv)
     logging_config = config.get("LoggingConfig") or {}
     key = spec_key(record)
+    fresh = runtime.startswith("python") and needs_fresh_process(code_dir, opt_dirs, environment)
     return EnvironmentSpec(
         key=key,
         function_name=record.function_name,
@@ -49,6 +51,7 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         log_group=logging_config.get("LogGroup") or "",
         argv=argv,
         architecture=(config.get("Architectures") or ["x86_64"])[0],
+        fresh_runtime_process=fresh,
     )
 
 

@@ -112,3 +112,12 @@ def sdk_binds(interpreter: PythonInterpreter, root: Path | None = None) -> list[
     if installed is None:
         return server_sdk_binds()  # better than nothing: functions that do not import boto3 still run
     return _installed_binds(installed)
+
+
+def runtime_package_binds() -> list[tuple[str, str]]:
+    """lambdastack's own Python runtime, under /var/runtime, for runtimes started by exec."""
+    package = Path(__file__).resolve().parent.parent
+    return [
+        (str(package / "__init__.py"), "/var/runtime/lambdastack/__init__.py"),
+        (str(package / "runtime"), "/var/runtime/lambdastack/runtime"),
+    ]

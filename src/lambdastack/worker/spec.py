@@ -35,6 +35,9 @@ class EnvironmentSpec:
     root: Path | None = None  # a container image's root filesystem
     cwd: str | None = None
     architecture: str = "x86_64"
+    # Start the built-in Python runtime by exec inside the environment instead of forking it
+    # from the zygote (see worker/loader.py).
+    fresh_runtime_process: bool = False
 
     def opt_path(self, relative: str) -> Path | None:
         """The host file a function sees at /opt/<relative>: in the last layer that has it."""

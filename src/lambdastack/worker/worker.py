@@ -33,9 +33,10 @@ from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.layers import layer_paths_without_mounts
+from lambdastack.worker.loader import python_argv
 from lambdastack.worker.pool import Pool
 from lambdastack.worker.runtimes import PythonInterpreter
-from lambdastack.worker.sdk import sdk_binds
+from lambdastack.worker.sdk import runtime_package_binds, sdk_binds
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
 
@@ -298,7 +299,7 @@ class Worker:
             name, executable = spec.runtime, interpreter.executable
             config: dict[str, Any] = {
                 "bind_own_python": True,
-                "binds": await asyncio.to_thread(sdk_binds, interpreter),
+                "binds": [*await asyncio.to_thread(sdk_binds, interpreter), *runtime_package_binds()],
                 "preload": ["lambdastack.runtime.python.bootstrap"],
             }
         else:
@@ -422,6 +423,9 @@ class Worker:
         env.assigned(spec.key, log_stream, self._stray_output(spec))
         variables = function_environment(spec, log_stream, initialization_type)
         argv = list(spec.argv or ())
+        interpreter = self.config.runtimes.get(spec.runtime)
+        if not argv and spec.fresh_runtime_process and interpreter is not None:
+            argv = list(python_argv(interpreter.executable, spec.environment))  # see worker/loader.py
         if self.config.isolation == "process":
             variables["LAMBDA_TASK_ROOT"] = str(spec.code_dir) if spec.code_dir else "/var/task"
             argv = host_argv(spec, self.config.exec_binds.get(spec.runtime, ()))
