@@ -91,5 +91,5 @@ def build_app(settings: Settings) -> LambdaApi:
         default_region=settings.region,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        request_limits={"Invoke": SYNC_PAYLOAD_LIMIT},
+        request_limits={"Invoke": SYNC_PAYLOAD_LIMIT, "InvokeWithResponseStream": SYNC_PAYLOAD_LIMIT},
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from lambdastack import errors
 from lambdastack.api.context import RequestContext
+from lambdastack.api.eventstream import EventStreamEncoder
 from lambdastack.api.model import ServiceModel, lambda_model
 from lambdastack.api.routing import Router, parse_query
 from lambdastack.api.sigv4 import caller_from
@@ -59,6 +60,7 @@ class LambdaApi:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.request_limits = dict(request_limits or {})
+        self._event_streams: dict[str, tuple[str, EventStreamEncoder] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -122,6 +124,11 @@ class LambdaApi:
                     f"lambdastack does not implement the {operation.name} operation yet"
                 )
             result = await operation_handler(ctx, params)
+            events = self._events_of(operation.name, operation.output_shape, result)
+            if events is not None and result is not None:
+                await self._send_events(send, operation.name, operation.output_shape, result, events, request_id,
+                                        operation.response_code)
+                return
             status, out_headers, out_body = self.writer.output(
                 operation.output_shape, result, operation.response_code
             )
@@ -136,6 +143,60 @@ class LambdaApi:
             )
         out_headers.append((b"x-amzn-requestid", request_id.encode()))
         await send_response(send, status, out_headers, out_body)
+
+    # ------------------------------------------------------------------ event streams
+
+    def _events_of(
+        self, operation: str, output_shape: str | None, result: dict[str, Any] | None
+    ) -> AsyncIterator[dict[str, Any]] | None:
+        """The events of a result whose payload is an event stream (InvokeWithResponseStream)."""
+        if operation not in self._event_streams:
+            found: tuple[str, EventStreamEncoder] | None = None
+            if output_shape is not None:
+                shape = self.model.shape(output_shape)
+                member = shape.get("payload")
+                if member is not None:
+                    stream_shape = shape["members"][member]["shape"]
+                    if self.model.shape(stream_shape).get("eventstream"):
+                        found = (member, EventStreamEncoder(self.model, stream_shape))
+            self._event_streams[operation] = found
+        plan = self._event_streams[operation]
+        if plan is None or result is None or result.get(plan[0]) is None:
+            return None
+        events: AsyncIterator[dict[str, Any]] = result.pop(plan[0])
+        return events
+
+    async def _send_events(
+        self, send: Send, operation: str, output_shape: str | None, result: dict[str, Any],
+        events: AsyncIterator[dict[str, Any]], request_id: str, response_code: int,
+    ) -> None:
+        """Write the head now, then each event as it comes (chunked): the reader sees it at once.
+
+        A reader that goes away does not stop the invocation (nor does it on Lambda): the
+        remaining events are consumed and dropped.
+        """
+        plan = self._event_streams[operation]
+        assert plan is not None
+        encoder = plan[1]
+        status, headers, _ = self.writer.output(output_shape, result, response_code)
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+        connected = True
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+        except Exception:
+            connected = False
+        async for event in events:
+            if not connected:
+                continue
+            try:
+                await send({"type": "http.response.body", "body": encoder.encode(event), "more_body": True})
+            except Exception:
+                connected = False
+        if connected:
+            try:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:
+                pass
 
     def _internal_handler(self, path: str) -> RawHandler | None:
         # Exact routes first, then the longest prefix ending in "/".

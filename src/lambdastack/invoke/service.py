@@ -1,7 +1,9 @@
-"""The Invoke operation: synchronous, asynchronous (`Event`) and `DryRun` invocations."""
+"""The Invoke operation: synchronous, asynchronous (`Event`) and `DryRun` invocations; and
+InvokeWithResponseStream."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -19,11 +21,13 @@ from lambdastack.api.context import RequestContext
 from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec, spec_key
+from lambdastack.invoke.stream_relay import StreamRelay
 from lambdastack.observe.metrics import Metrics
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.store.event_queue import EventQueue, QueuedEvent
 from lambdastack.store.records import VersionRecord
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
+from lambdastack.worker.streaming import ResponseSink
 from lambdastack.worker.worker import EnvironmentStartError
 
 log = logging.getLogger("lambdastack.invoke")
@@ -122,13 +126,39 @@ class InvokeService:
             result["LogResult"] = base64.b64encode(outcome.log[-LOG_TAIL_BYTES:]).decode()
         return result
 
+    async def invoke_with_response_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """InvokeWithResponseStream: the result's `EventStream` yields events as the function streams.
+
+        Everything that can fail before the function's first byte (a missing function, a bad
+        payload, a throttle) fails the request as Invoke would.
+        """
+        payload: bytes = params.get("Payload") or b""
+        if not payload.strip():
+            payload = b"{}"
+        target = self.resolver.resolve(params["FunctionName"], params.get("Qualifier"), ctx.account, ctx.region)
+        self._check_state(target)
+        check_json(payload)
+        client_context = self._client_context(params.get("ClientContext"))
+        if params.get("InvocationType") == "DryRun":
+            return {"StatusCode": 204, "ExecutedVersion": target.executed_version}
+        relay = StreamRelay()
+        invocation = asyncio.ensure_future(self.run(target, ctx.request_id, payload, client_context, sink=relay))
+        content_type = await relay.head(invocation)
+        return {
+            "StatusCode": 200,
+            "ExecutedVersion": target.executed_version,
+            "ResponseStreamContentType": content_type,
+            "EventStream": relay.events(invocation, log_tail=params.get("LogType") == "Tail"),
+        }
+
     async def run(
-        self, target: Target, request_id: str, payload: bytes, client_context: str | None = None
+        self, target: Target, request_id: str, payload: bytes, client_context: str | None = None,
+        sink: ResponseSink | None = None,
     ) -> InvokeOutcome:
         spec = self.spec(target.version)
         inv = Invocation(
             request_id=request_id, payload=payload, invoked_arn=target.invoked_arn,
-            client_context=client_context, trace_id=trace_id(),
+            client_context=client_context, trace_id=trace_id(), sink=sink,
         )
         record = target.version
         ticket = self.admission.enter(record.account, record.region, record.function_name)

@@ -2,12 +2,16 @@
 
 It parses requests incrementally (Content-Length and chunked bodies), keeps connections
 alive, and buffers writes. It trusts nothing: the peer is function code.
+
+Most requests are handed over whole. A request the `streams` policy picks (a response the
+runtime streams) is handed over as it arrives instead: its head as a `Request` marked
+`streamed`, then its body as `BodyPart`s, the last of which carries the trailers.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 MAX_HEAD = 64 * 1024
 
@@ -17,23 +21,43 @@ class BadRequest(Exception):
 
 
 class Request:
-    __slots__ = ("body", "discarded", "headers", "method", "path")
+    __slots__ = ("body", "discarded", "headers", "method", "path", "streamed")
 
-    def __init__(self, method: str, path: str, headers: Dict[str, str], body: bytes, discarded: int = 0) -> None:
+    def __init__(self, method: str, path: str, headers: Dict[str, str], body: bytes, discarded: int = 0,
+                 streamed: bool = False) -> None:
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
         # Bytes of a body that was too large and was read but dropped.
         self.discarded = discarded
+        # Only the head: the body follows as BodyParts.
+        self.streamed = streamed
+
+
+class BodyPart:
+    """Bytes of a streamed request's body, in order; the last part carries the trailers."""
+
+    __slots__ = ("data", "last", "trailers")
+
+    def __init__(self, data: bytes, last: bool = False, trailers: Optional[Dict[str, str]] = None) -> None:
+        self.data = data
+        self.last = last
+        self.trailers = trailers or {}
+
+
+# (method, path, headers) -> whether to hand the body over as it arrives
+StreamPolicy = Callable[[str, str, Dict[str, str]], bool]
 
 
 class Connection:
     """One client connection: feed it bytes, get complete requests; queue responses."""
 
-    def __init__(self, sock: socket.socket, max_body: int) -> None:
+    def __init__(self, sock: socket.socket, max_body: int, streams: Optional[StreamPolicy] = None) -> None:
         self.sock = sock
         self.max_body = max_body
+        self.streams = streams
+        self.paused = False  # its owner stopped reading from it for now (flow control)
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.closing = False
@@ -47,67 +71,87 @@ class Connection:
         self._trailers: Dict[str, str] = {}
         self._body = bytearray()
         self._discarded = 0
+        self._streamed = False  # the request being read is handed over as it arrives
+        self._part = bytearray()  # body bytes of a streamed request not handed over yet
 
-    def feed(self, data: bytes) -> List[Request]:
+    def feed(self, data: bytes) -> "List[Union[Request, BodyPart]]":
         self.inbuf += data
-        out: List[Request] = []
+        out: List[Union[Request, BodyPart]] = []
         while True:
-            req = self._next_request()
-            if req is None:
+            if self._head is None:
+                head = self._read_head()
+                if head is None:
+                    return out
+                if self._streamed:
+                    out.append(Request(head[0], head[1], head[2], b"", streamed=True))
+            done = self._read_chunks() if self._chunked else self._read_length()
+            if self._part:
+                out.append(BodyPart(bytes(self._part)))
+                self._part = bytearray()
+            if not done:
                 return out
-            out.append(req)
+            out.append(self._finish())
 
-    def _next_request(self) -> Optional[Request]:
+    def _read_head(self) -> Optional[Tuple[str, str, Dict[str, str]]]:
         buf = self.inbuf
-        if self._head is None:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEAD:
-                    raise BadRequest("request head too large")
-                return None
-            head = bytes(buf[:end]).decode("latin-1")
-            del buf[:end + 4]
-            lines = head.split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3:
-                raise BadRequest("bad request line")
-            headers: Dict[str, str] = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep:
-                    raise BadRequest("bad header line")
-                headers[name.strip().lower()] = value.strip()
-            self._head = (parts[0], parts[1], headers)
-            self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-            self._chunk_state = "size"
-            self._trailers = {}
-            self._body = bytearray()
-            self._discarded = 0
-            if not self._chunked:
-                try:
-                    self._remaining = int(headers.get("content-length", "0"))
-                except ValueError:
-                    raise BadRequest("bad content-length")
-                if self._remaining < 0:
-                    raise BadRequest("bad content-length")
-        if self._chunked:
-            if not self._read_chunks():
-                return None
-        else:
-            take = min(self._remaining, len(buf))
-            self._keep(bytes(buf[:take]))
-            del buf[:take]
-            self._remaining -= take
-            if self._remaining:
-                return None
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEAD:
+                raise BadRequest("request head too large")
+            return None
+        head = bytes(buf[:end]).decode("latin-1")
+        del buf[:end + 4]
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3:
+            raise BadRequest("bad request line")
+        headers: Dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise BadRequest("bad header line")
+            headers[name.strip().lower()] = value.strip()
+        self._head = (parts[0], parts[1], headers)
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._chunk_state = "size"
+        self._trailers = {}
+        self._body = bytearray()
+        self._discarded = 0
+        self._streamed = self.streams is not None and self.streams(parts[0], parts[1], headers)
+        if not self._chunked:
+            try:
+                self._remaining = int(headers.get("content-length", "0"))
+            except ValueError:
+                raise BadRequest("bad content-length")
+            if self._remaining < 0:
+                raise BadRequest("bad content-length")
+        return self._head
+
+    def _read_length(self) -> bool:
+        """Advance through a Content-Length body; True once all of it is read."""
+        buf = self.inbuf
+        take = min(self._remaining, len(buf))
+        self._keep(bytes(buf[:take]))
+        del buf[:take]
+        self._remaining -= take
+        return not self._remaining
+
+    def _finish(self) -> "Union[Request, BodyPart]":
+        assert self._head is not None
         method, path, headers = self._head
         self._head = None
+        if self._streamed:
+            self._streamed = False
+            return BodyPart(b"", True, self._trailers)
         headers.update(self._trailers)
         req = Request(method, path, headers, bytes(self._body), self._discarded)
         self._body = bytearray()
         return req
 
     def _keep(self, data: bytes) -> None:
+        if self._streamed:
+            self._part += data
+            return
         if self._discarded or len(self._body) + len(data) > self.max_body:
             self._discarded += len(self._body) + len(data)
             self._body = bytearray()

@@ -8,8 +8,10 @@ precisely: when an event was handed to the runtime and when the answer came back
 Lifecycle: init is complete (READY) when the runtime first asks `GET .../invocation/next`
 and every extension waits for its next event; each INVOKE frame answers the parked `next`
 (and is an INVOKE event for subscribed extensions); `.../response` and `.../error` become
-RESPONSE and ERROR frames; IDLE follows once everyone waits again; the runtime's exit
-becomes EXITED. SHUTDOWN is relayed to the extensions, who get until its deadline to exit.
+RESPONSE and ERROR frames (a response posted in streaming mode is relayed as it arrives:
+STREAM_START, STREAM_CHUNKs, STREAM_END); IDLE follows once everyone waits again; the
+runtime's exit becomes EXITED. SHUTDOWN is relayed to the extensions, who get until its
+deadline to exit.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ from typing import Any, Dict, Optional, Set
 
 from lambdastack.runtime import extensions as ext
 from lambdastack.runtime import protocol
-from lambdastack.runtime.httpserver import BadRequest, Connection, Request
+from lambdastack.runtime import streaming as rs
+from lambdastack.runtime.httpserver import BadRequest, BodyPart, Connection, Request
 
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_REQUEST_BODY = 8 * 1024 * 1024
 PREFIX = "/2018-06-01/runtime/"
 ACCEPTED = b'{"status":"OK"}'
+# A streamed response is not read further while this much waits to go to the worker.
+CHANNEL_HIGH_WATER = 2 * 1024 * 1024
+CHANNEL_LOW_WATER = 256 * 1024
 
 
 class Invocation:
@@ -76,6 +82,9 @@ class Init:
         self.init_error_posted = False
         self.running = True
         self.started_ns = time.monotonic_ns()
+        self.streams: Dict[int, rs.ResponseStream] = {}  # connection fd -> the response it streams
+        self.stream: Optional[rs.ResponseStream] = None  # the current invocation's streamed response
+        self.stream_resume_at: Optional[float] = None  # when the bandwidth cap lets it be read again
 
     # -------------------------------------------------------------------------- main loop
 
@@ -108,6 +117,13 @@ class Init:
                 if timeout == 0.0:
                     self._shutdown_done()
                     continue
+            if self.stream_resume_at is not None:
+                wait = max(0.0, self.stream_resume_at - time.monotonic())
+                timeout = wait if timeout < 0 else min(timeout, wait)
+                if wait == 0.0:
+                    self.stream_resume_at = None
+                    self._resume_stream()
+                    continue
             for fd, events in poll(timeout):
                 handler = handlers.get(fd)
                 if handler is not None:
@@ -139,6 +155,8 @@ class Init:
                 self.running = False
                 return
             del self.channel_out[:sent]
+        if self.stream is not None and len(self.channel_out) < CHANNEL_LOW_WATER:
+            self._resume_stream()
         writing = bool(self.channel_out)
         if writing != self.channel_writing:  # an epoll_ctl only when the interest changes
             self.channel_writing = writing
@@ -203,7 +221,7 @@ class Init:
                 raise
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, MAX_REQUEST_BODY)
+            conn = Connection(sock, MAX_REQUEST_BODY, rs.is_streamed_response)
             self.conns[sock.fileno()] = conn
             self._watch(sock.fileno(), lambda events, conn=conn: self._serve(conn, events))
 
@@ -226,7 +244,10 @@ class Init:
                     self._reply(conn, 400, "Bad Request", {"errorMessage": str(e), "errorType": "InvalidRequest"})
                     requests = []
                 for request in requests:
-                    self._route(conn, request)
+                    if isinstance(request, BodyPart):
+                        self._stream_part(conn, request)
+                    else:
+                        self._route(conn, request)
         self._flush(conn)
 
     def _flush(self, conn: Connection) -> None:
@@ -245,10 +266,12 @@ class Init:
         writing = bool(conn.outbuf)
         if writing != conn.writing and conn.sock.fileno() in self.conns:
             conn.writing = writing
-            self.poller.modify(conn.sock.fileno(), select.EPOLLIN | (select.EPOLLOUT if writing else 0))
+            self.poller.modify(conn.sock.fileno(), (0 if conn.paused else select.EPOLLIN)
+                               | (select.EPOLLOUT if writing else 0))
 
     def _close(self, conn: Connection) -> None:
         fd = conn.sock.fileno()
+        self._stream_closed(fd)
         if fd in self.conns:
             del self.conns[fd]
             del self.handlers[fd]
@@ -291,7 +314,9 @@ class Init:
         elif tail.startswith("invocation/") and req.method == "POST":
             _, _, rest = tail.partition("/")
             request_id, _, action = rest.rpartition("/")
-            if action == "response":
+            if action == "response" and req.streamed:
+                self._stream_start(conn, req, request_id)
+            elif action == "response":
                 self._result(conn, req, request_id, error=False)
             elif action == "error":
                 self._result(conn, req, request_id, error=True)
@@ -410,6 +435,118 @@ class Init:
                 "content_type": req.headers.get("content-type", "application/json"),
                 "duration_ns": duration_ns,
             }, req.body)
+
+    # -------------------------------------------------------------------------- streamed responses
+
+    def _stream_start(self, conn: Connection, req: Request, request_id: str) -> None:
+        """The head of a response in streaming mode: relay it; its body follows in `_stream_part`."""
+        inv = self.current
+        fd = conn.sock.fileno()
+        if inv is None or inv.request_id != request_id:
+            self.streams[fd] = rs.ResponseStream(conn, refusal=(403, "Forbidden", {
+                "errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}))
+            return
+        if inv.answered or (self.stream is not None and self.stream.invocation is inv):
+            self.streams[fd] = rs.ResponseStream(conn, refusal=(403, "Forbidden", {
+                "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"}))
+            return
+        # `answered` stays False until the last chunk: a runtime that exits or asks for its
+        # next event before then has failed the invocation.
+        self.stream = self.streams[fd] = rs.ResponseStream(conn, inv)
+        self.send(protocol.STREAM_START, {
+            "request_id": request_id, "content_type": req.headers.get("content-type", rs.DEFAULT_CONTENT_TYPE),
+        })
+
+    def _stream_part(self, conn: Connection, part: BodyPart) -> None:
+        stream = self.streams.get(conn.sock.fileno())
+        if stream is None:
+            return
+        inv = stream.invocation
+        live = inv is not None and not inv.answered and not stream.dropped and inv is self.current
+        if live and part.data:
+            stream.take(len(part.data), time.monotonic())
+            if stream.too_large:
+                self._stream_too_large(stream)
+                return
+            self.send(protocol.STREAM_CHUNK, None, part.data)
+            self._pace(stream)
+        if not part.last:
+            return
+        del self.streams[conn.sock.fileno()]
+        if self.stream is stream:
+            self.stream = None
+            self.stream_resume_at = None
+            self._set_paused(conn, False)
+        if stream.dropped:
+            return  # answered 413 already; the connection is closing
+        if stream.refusal is not None:
+            self._reply(conn, *stream.refusal)
+        elif not live:
+            self._reply(conn, 403, "Forbidden", {
+                "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"})
+        else:
+            assert inv is not None
+            inv.answered = True
+            conn.respond(202, "Accepted", ACCEPTED)
+            meta: Dict[str, Any] = {"request_id": inv.request_id,
+                                    "duration_ns": time.monotonic_ns() - inv.delivered_ns}
+            error_type, body = rs.error_body(part.trailers)
+            if error_type is not None:
+                meta["error_type"] = error_type
+            self.send(protocol.STREAM_END, meta, body)
+
+    def _stream_too_large(self, stream: rs.ResponseStream) -> None:
+        """Past Lambda's limit for streamed responses: refuse the rest, fail the invocation."""
+        inv = stream.invocation
+        assert inv is not None
+        inv.answered = inv.failed = True
+        stream.dropped = True
+        self.stream = None
+        self.stream_resume_at = None
+        conn = stream.conn
+        conn.closing = True  # the rest of the body is not read
+        self._set_paused(conn, False)
+        self._reply(conn, 413, "Payload Too Large", {
+            "errorMessage": "Exceeded maximum allowed payload size (%d bytes)." % rs.MAX_STREAM_BYTES,
+            "errorType": "RequestEntityTooLarge"})
+        self._flush(conn)
+        self._report_error(inv, "Function.ResponseSizeTooLarge",
+                           "Response payload size exceeded maximum allowed payload size (%d bytes)."
+                           % rs.MAX_STREAM_BYTES)
+
+    def _stream_closed(self, fd: int) -> None:
+        """The runtime closed a connection in the middle of streaming.
+
+        Nothing is reported yet: if the runtime exited, EXITED says so; if it asks for its
+        next event, the invocation failed (see `_next`); otherwise it times out.
+        """
+        stream = self.streams.pop(fd, None)
+        if stream is not None and self.stream is stream:
+            self.stream = None
+            self.stream_resume_at = None
+
+    def _pace(self, stream: rs.ResponseStream) -> None:
+        """Stop reading the stream while the worker lags behind or it is ahead of the bandwidth cap."""
+        resume_at = stream.resume_at(time.monotonic())
+        if resume_at is not None:
+            self.stream_resume_at = resume_at
+            self._set_paused(stream.conn, True)
+        elif len(self.channel_out) > CHANNEL_HIGH_WATER:
+            self._set_paused(stream.conn, True)
+
+    def _resume_stream(self) -> None:
+        stream = self.stream
+        if (stream is not None and stream.conn.paused and self.stream_resume_at is None
+                and len(self.channel_out) < CHANNEL_LOW_WATER):
+            self._set_paused(stream.conn, False)
+
+    def _set_paused(self, conn: Connection, paused: bool) -> None:
+        if conn.paused == paused:
+            return
+        conn.paused = paused
+        fd = conn.sock.fileno()
+        if fd in self.conns:
+            self.poller.modify(fd, (0 if paused else select.EPOLLIN) | (select.EPOLLOUT if conn.writing else 0))
 
     def _report_error(self, inv: Invocation, error_type: str, message: str) -> None:
         body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()

@@ -26,10 +26,17 @@ ERROR = 13  # the runtime posted .../error (or the init reports one for it)
 EXITED = 14  # the runtime process exited
 SETUP_ERROR = 15  # the environment could not be built
 IDLE = 16  # the runtime and every extension wait for their next event: the environment may be frozen
+# A response posted in streaming mode (`Lambda-Runtime-Function-Response-Mode: streaming`),
+# relayed piece by piece as it arrives: START (content type), CHUNKs, then END (with the
+# error the runtime sent as trailers, if any).
+STREAM_START = 30
+STREAM_CHUNK = 31
+STREAM_END = 32
 
 NAMES = {
     INVOKE: "INVOKE", SHUTDOWN: "SHUTDOWN", ASSIGN: "ASSIGN", READY: "READY", INIT_ERROR: "INIT_ERROR",
     RESPONSE: "RESPONSE", ERROR: "ERROR", EXITED: "EXITED", SETUP_ERROR: "SETUP_ERROR", IDLE: "IDLE",
+    STREAM_START: "STREAM_START", STREAM_CHUNK: "STREAM_CHUNK", STREAM_END: "STREAM_END",
 }
 
 Frame = Tuple[int, Dict[str, Any], bytes]

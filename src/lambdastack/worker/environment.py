@@ -26,6 +26,11 @@ log = logging.getLogger("lambdastack.worker")
 
 Frame = tuple[int, dict[str, Any], bytes]
 
+# A streamed response waiting to be relayed: past the high mark the channel is not read (so
+# the init, then the runtime, are held back), below the low mark it is read again.
+EARLY_HIGH_WATER = 4 * 1024 * 1024
+EARLY_LOW_WATER = 1024 * 1024
+
 
 class State(Enum):
     STARTING = "starting"
@@ -95,6 +100,8 @@ class Environment:
         self._output = bytearray()
         self._waiter: asyncio.Future[Frame] | None = None
         self._early: list[Frame] = []
+        self._early_bytes = 0  # of the bodies in _early
+        self._reading_paused = False
         self._loop = asyncio.get_running_loop()
         self._on_stray_output = on_stray_output
         self._remover = remover  # removes the cgroup once its processes are gone
@@ -175,6 +182,9 @@ class Environment:
             self.kill("the runtime exited while idle")  # never hand it another event
         else:
             self._early.append(frame)
+            self._early_bytes += len(frame[2])
+            if self._early_bytes > EARLY_HIGH_WATER:
+                self._pause_reading(True)
 
     def _on_channel_closed(self) -> None:
         self._fail(EnvironmentDied("the environment's init exited"))
@@ -189,7 +199,11 @@ class Environment:
 
     async def next_frame(self, timeout: float | None) -> Frame:
         if self._early:
-            return self._early.pop(0)
+            frame = self._early.pop(0)
+            self._early_bytes -= len(frame[2])
+            if self._reading_paused and self._early_bytes < EARLY_LOW_WATER:
+                self._pause_reading(False)
+            return frame
         if self.death is not None:
             raise self.death
         waiter = self._waiter = self._loop.create_future()
@@ -201,6 +215,16 @@ class Environment:
             self._waiter = None
             if expiry is not None:
                 expiry.cancel()
+
+    def _pause_reading(self, paused: bool) -> None:
+        transport = self._channel.transport if self._channel is not None else None
+        if transport is None or paused == self._reading_paused or transport.is_closing():
+            return
+        self._reading_paused = paused
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     def send(self, kind: int, meta: dict[str, Any] | None = None, body: bytes = b"") -> None:
         if self._channel is None or self._channel.transport is None or self.death is not None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambdastack.worker.streaming import ResponseSink
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,9 @@ class Invocation:
     tenant_id: str | None = None
     content_type: str = "application/json"
     want_log_tail: bool = False
+    # Where a response the function streams goes as it arrives (InvokeWithResponseStream);
+    # None: it is gathered and returned whole, as Invoke returns it.
+    sink: ResponseSink | None = None
 
 
 @dataclass

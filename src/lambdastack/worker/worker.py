@@ -38,6 +38,7 @@ from lambdastack.worker.pool import Pool
 from lambdastack.worker.runtimes import PythonInterpreter
 from lambdastack.worker.sdk import runtime_package_binds, sdk_binds
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
+from lambdastack.worker.streaming import follow_stream
 from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
 
 log = logging.getLogger("lambdastack.worker")
@@ -759,6 +760,8 @@ class Worker:
             env.send(protocol.INVOKE, meta, inv.payload)
             remaining = max(0.0, deadline_ms / 1000 - time.time())
             kind, rmeta, body = await env.next_frame(remaining)
+            if kind == protocol.STREAM_START:
+                kind, rmeta, body = await follow_stream(env, rmeta, inv.sink, deadline_ms)
         except TimeoutError:
             timed_out = True
             kind, rmeta, body = -1, {}, b""

@@ -1,4 +1,4 @@
-"""Invoke and InvokeAsync."""
+"""Invoke, InvokeAsync and InvokeWithResponseStream."""
 
 from __future__ import annotations
 
@@ -28,4 +28,7 @@ def handlers(service: InvokeService) -> dict[str, Handler]:
                                     "Payload": payload})
         return {"Status": 202}
 
-    return {"Invoke": invoke, "InvokeAsync": invoke_async}
+    async def invoke_with_response_stream(ctx: RequestContext, params: Params) -> Params:
+        return await service.invoke_with_response_stream(ctx, params)
+
+    return {"Invoke": invoke, "InvokeAsync": invoke_async, "InvokeWithResponseStream": invoke_with_response_stream}

@@ -6,13 +6,15 @@
 // when the event loop is empty (unless callbackWaitsForEmptyEventLoop is false); a plain
 // function that does neither answers null once the event loop is empty, as on Lambda.
 // Uncaught exceptions and unhandled rejections fail the invocation (or the init) and end
-// the process, so that the environment is replaced.
+// the process, so that the environment is replaced. A handler wrapped in
+// awslambda.streamifyResponse streams its response instead (see streaming.mjs).
 
 import { RuntimeApiClient } from './client.mjs';
 import { attachInvocation, callbackContext, onBeforeExit, setBeforeExit } from './context.mjs';
 import { NodeJsExit, UnhandledPromiseRejection } from './errors.mjs';
-import { isAsync, isStreaming, loadHandler } from './loader.mjs';
+import { highWaterMark, isAsync, isStreaming, loadHandler } from './loader.mjs';
 import { logError, patchConsole, setInvocation } from './logging.mjs';
+import { createResponseStream, streamingContext } from './streaming.mjs';
 
 patchConsole();
 const client = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API);
@@ -38,7 +40,7 @@ function isPromise(value) {
 
 function main(handler) {
   const handlerIsAsync = isAsync(handler);
-  const scheduleNext = () => setImmediate(iterate);
+  const scheduleNext = () => setImmediate(isStreaming(handler) ? iterateStreaming : iterate);
 
   function failOnCrash(id) {
     onUncaughtException = (error) => client.postError(error, id, () => process.exit(129));
@@ -56,6 +58,34 @@ function main(handler) {
         client.postResponse(null, id, scheduleNext);
       }
     });
+  }
+
+  async function iterateStreaming() {
+    let invocation;
+    try {
+      invocation = await client.next();
+    } catch (error) {
+      console.log(`Unexpected Top Level Error: ${error.toString()}`);
+      process.exit(1);
+    }
+    const { body, headers } = invocation;
+    const id = headers['lambda-runtime-aws-request-id'];
+    setInvocation(id, headers['lambda-runtime-aws-tenant-id']);
+    failOnCrash(id);
+    setBeforeExit(() => {});
+    const { stream, done, fail } = createResponseStream(client, id, highWaterMark(handler));
+    try {
+      const context = attachInvocation(streamingContext(), headers);
+      const result = handler(JSON.parse(body), stream, context);
+      if (!isPromise(result)) throw new Error('Streaming does not support non-async handlers.');
+      if ((await result) !== undefined) console.warn('Streaming handlers ignore return values.');
+      await done;
+      if (!stream.writableFinished) throw new Error('Response stream is not finished.');
+    } catch (error) {
+      logError('Invoke Error', error);
+      await fail(error);
+    }
+    scheduleNext();
   }
 
   async function iterate() {
@@ -89,9 +119,6 @@ function main(handler) {
 let handler;
 try {
   handler = await loadHandler(process.env.LAMBDA_TASK_ROOT || process.cwd(), process.env._HANDLER || '');
-  if (isStreaming(handler)) {
-    throw new Error('Response streaming handlers are not supported by this runtime yet');
-  }
 } catch (error) {
   logError('Uncaught Exception', error);
   client.postInitError(error, () => process.exit(129));

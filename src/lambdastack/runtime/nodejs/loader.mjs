@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandlerNotFound, ImportModuleError, MalformedHandlerName, UserCodeSyntaxError } from './errors.mjs';
+import { HttpResponseStream } from './streaming.mjs';
 
 const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
@@ -71,6 +72,7 @@ function installGlobals() {
       if (typeof options?.highWaterMark === 'number') handler[HIGH_WATER_MARK] = parseInt(options.highWaterMark);
       return handler;
     },
+    HttpResponseStream,
   };
 }
 
@@ -109,4 +111,10 @@ export function isAsync(handler) {
 
 export function isStreaming(handler) {
   return handler[STREAMING] === 'response';
+}
+
+/** The `highWaterMark` given to streamifyResponse, if any. */
+export function highWaterMark(handler) {
+  const value = parseInt(handler[HIGH_WATER_MARK]);
+  return Number.isNaN(value) ? undefined : value;
 }
