@@ -136,17 +136,20 @@ def test_create_existing_name_is_409(lam: Any) -> None:
 
 
 def test_create_refuses_code_sources_lambdastack_lacks(lam: Any) -> None:
-    for code in ({"S3Bucket": "bucket", "S3Key": "key.zip"}, {"ImageUri": "repo/image:latest"}):
-        with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
-            lam.create_function(
-                FunctionName=unique(), Runtime="python3.12", Role=ROLE, Handler="a.b", Code=code
-            )
-        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-        assert "not supported" in info.value.response["Error"]["Message"]
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
         lam.create_function(
-            FunctionName=unique(), Role=ROLE, PackageType="Image", Code={"ImageUri": "repo/image:latest"}
+            FunctionName=unique(), Runtime="python3.12", Role=ROLE, Handler="a.b",
+            Code={"S3Bucket": "bucket", "S3Key": "key.zip"},
         )
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "not supported" in info.value.response["Error"]["Message"]
+    # An image URI is not code for a Zip function (container images: tests/test_images_functions.py).
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
+        lam.create_function(
+            FunctionName=unique(), Runtime="python3.12", Role=ROLE, Handler="a.b",
+            Code={"ImageUri": "127.0.0.1:5000/repo/image:latest"},
+        )
+    assert info.value.response["Error"]["Message"].startswith("Please provide a source for function code.")
 
 
 def test_create_requires_runtime_and_handler_for_zip(lam: Any) -> None:

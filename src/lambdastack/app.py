@@ -23,12 +23,20 @@ from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.common import Deps
 from lambdastack.control.event_invoke_config import EventInvokeConfigService
 from lambdastack.control.events import Events
+from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.states import States
 from lambdastack.deploy.service import DeploymentService
 from lambdastack.engine import Engine
+from lambdastack.images import credentials
+from lambdastack.images.registry import RegistryClient
+from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.store.sqlite import SqliteStore
+
+IMAGES_NEED_NAMESPACES = (
+    "Container images need namespace isolation; this server runs functions as plain processes (--isolation process)."
+)
 
 
 def build_control(settings: Settings) -> ControlPlane:
@@ -54,6 +62,10 @@ def build_app(settings: Settings) -> LambdaApi:
     control_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
     deps = control.deps
     engine = Engine(settings, deps.store, deps.code, deps.events)
+    image_activation = ImageActivation(
+        deps.store, deps.events, ImageStore(images_folder(settings.data_dir), RegistryClient(credentials.lookup)),
+        unsupported=IMAGES_NEED_NAMESPACES if engine.isolation == "process" else None,
+    )
     control.provisioned.status_of = engine.provisioned_status
     deployments = DeploymentService(deps.store, control.aliases, engine.service.metrics, control_thread)
     deps.events.on_function_deleted(engine.service.metrics.forget)
@@ -63,12 +75,14 @@ def build_app(settings: Settings) -> LambdaApi:
 
     async def on_startup() -> None:
         await asyncio.get_running_loop().run_in_executor(control_thread, control.start)
+        await asyncio.get_running_loop().run_in_executor(control_thread, image_activation.start)
         await engine.start()
         await deployments.start()
 
     async def on_shutdown() -> None:
         await deployments.stop()
         await engine.stop()
+        await asyncio.get_running_loop().run_in_executor(None, image_activation.stop)
         await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
         control_thread.shutdown(wait=True)
 

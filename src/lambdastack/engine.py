@@ -16,6 +16,7 @@ from lambdastack.config import Settings
 from lambdastack.control import runtimes as control_runtimes
 from lambdastack.control.code import CodeStore
 from lambdastack.control.events import Events
+from lambdastack.images.store import images_folder, with_roots
 from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.async_invoker import AsyncInvoker, AsyncSettings
 from lambdastack.invoke.provisioning import Provisioner
@@ -69,7 +70,8 @@ class Engine:
         )
         self.queue = SqliteEventQueue(settings.data_dir / "queue.db")
         self.admission = Admission(settings.account_concurrency, _reserved_of(store), _reserved_total(store))
-        self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code.unpacked_path, self.queue,
+        code_path = with_roots(code.unpacked_path, images_folder(settings.data_dir))
+        self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code_path, self.queue,
                                      admission=self.admission)
         self.event_invoke_configs = SqliteEventInvokeConfigStore(settings.data_dir / "lambdastack.db")
         self.async_invoker = AsyncInvoker(self.queue, self.service, store, self.event_invoke_configs, AsyncSettings(

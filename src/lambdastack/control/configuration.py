@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from lambdastack import errors
-from lambdastack.control import limits
+from lambdastack.control import images, limits
 from lambdastack.control.code import CodeRef
 from lambdastack.control.names import function_arn
 from lambdastack.control.runtimes import check_runtime
@@ -77,7 +77,6 @@ _VOLATILE = frozenset(
 # Request members that name features lambdastack does not provide.
 _UNSUPPORTED = {
     "CodeSigningConfigArn": "Code signing",
-    "ImageConfig": "Container image configuration",
     "TenancyConfig": "Tenant isolation",
     "CapacityProviderConfig": "Capacity providers",
     "DurableConfig": "Durable functions",
@@ -125,21 +124,18 @@ def new_config(
 ) -> Config:
     """The $LATEST configuration of a function being created (state members not yet set)."""
     refuse_unsupported(params)
-    if params.get("PackageType", "Zip") != "Zip":
-        raise errors.InvalidParameterValue(
-            "Container images (PackageType Image) are not supported by lambdastack yet; "
-            "upload a .zip file archive as Code.ZipFile."
-        )
-    if not params.get("Runtime") or not params.get("Handler"):
+    package_type = params.get("PackageType") or "Zip"
+    images.check_members(package_type, params)
+    if package_type == "Zip" and (not params.get("Runtime") or not params.get("Handler")):
         raise errors.InvalidParameterValue(
             "Runtime and Handler are mandatory parameters for functions created with deployment packages."
         )
     config: Config = {
         "FunctionName": name,
         "FunctionArn": function_arn(account, region, name),
-        "Runtime": params["Runtime"],
+        "Runtime": params.get("Runtime"),
         "Role": params["Role"],
-        "Handler": params["Handler"],
+        "Handler": params.get("Handler"),
         "CodeSize": code.size,
         "Description": "",
         "Timeout": 3,
@@ -148,7 +144,7 @@ def new_config(
         UNZIPPED_CODE_SIZE: code.unzipped_size,
         "Version": LATEST,
         "TracingConfig": {"Mode": "PassThrough"},
-        "PackageType": "Zip",
+        "PackageType": package_type,
         "Architectures": ["x86_64"],
         "EphemeralStorage": {"Size": 512},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
@@ -156,6 +152,8 @@ def new_config(
     }
     if params.get("Architectures"):
         config["Architectures"] = list(params["Architectures"])
+    if package_type == "Image":
+        del config["Runtime"], config["Handler"]  # an image says how it starts
     return apply_changes(config, params, creating=True, layers=layers)
 
 
@@ -167,7 +165,9 @@ def apply_changes(
     `layers` finds the layer versions that `Layers` names; without it, none is found.
     """
     refuse_unsupported(params)
+    images.check_members(config.get("PackageType") or "Zip", params)
     out = dict(config)
+    images.apply_image_config(out, params)
     for member in ("Role", "Handler", "Description", "Timeout", "MemorySize", "Runtime"):
         if member in params:
             out[member] = params[member]

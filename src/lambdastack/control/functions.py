@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdastack import errors
-from lambdastack.control import configuration, pagination, states
+from lambdastack.control import configuration, images, pagination, states
 from lambdastack.control.code import CodeRef
 from lambdastack.control.common import (
     Deps,
@@ -26,7 +26,7 @@ Config = dict[str, Any]
 _NO_CODE = "Please provide a source for function code: lambdastack takes the .zip file inline as ZipFile."
 
 
-def _zip_from(code: dict[str, Any]) -> bytes:
+def _zip_from(code: dict[str, Any], action: str = "creating") -> bytes:
     """The inline package of a request, or a clear refusal for the sources lambdastack lacks."""
     if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
         raise errors.InvalidParameterValue(
@@ -34,8 +34,12 @@ def _zip_from(code: dict[str, Any]) -> bytes:
             "object store yet. Send the .zip file inline as ZipFile (aws cli: --zip-file fileb://code.zip)."
         )
     if code.get("ImageUri"):
+        if not code.get("ZipFile") and action == "creating":
+            raise errors.InvalidParameterValue(
+                "Please provide a source for function code. (A container image needs PackageType Image.)"
+            )
         raise errors.InvalidParameterValue(
-            "Container images (ImageUri) are not supported by lambdastack yet; send a .zip file as ZipFile."
+            f"Please don't provide ImageUri when {action} a function with packageType Zip."
         )
     data = code.get("ZipFile")
     if not data:
@@ -56,7 +60,12 @@ class FunctionService:
             )
         tags = dict(params.get("Tags") or {})
         check_tags(tags)
-        data = _zip_from(params.get("Code") or {})
+        image_uri: str | None = None
+        data = b""
+        if (params.get("PackageType") or "Zip") == "Image":
+            image_uri = images.requested_uri(params.get("Code") or {}, "creating")
+        else:
+            data = _zip_from(params.get("Code") or {})
         with self.deps.store.read() as tx:
             # Every rule on the configuration is checked before any code is stored.
             configuration.new_config(
@@ -64,7 +73,11 @@ class FunctionService:
             )
             if tx.get_function(ref.account, ref.region, ref.name) is not None:
                 raise errors.ResourceConflict(f"Function already exist: {ref.name}")
-        code = self.deps.code.put_zip(data)
+        pull_id = ""
+        if image_uri is not None:
+            code, pull_id = images.pending_code(image_uri)
+        else:
+            code = self.deps.code.put_zip(data)
         try:
             with self.deps.store.transaction() as tx:
                 if tx.get_function(ref.account, ref.region, ref.name) is not None:
@@ -72,6 +85,8 @@ class FunctionService:
                 config = configuration.new_config(
                     ref.account, ref.region, ref.name, params, code, layers=lookup_in(tx, ref)
                 )
+                if image_uri is not None:
+                    config = images.with_image(config, image_uri, pull_id, code)
                 accepted = states.creating(configuration.touched(config))
                 fn = FunctionRecord(ref.account, ref.region, ref.name, created=accepted["LastModified"], tags=tags)
                 latest = VersionRecord(
@@ -101,7 +116,7 @@ class FunctionService:
             record, _ = resolve(tx, ref)
         out: dict[str, Any] = {
             "Configuration": configuration.render(record.config, ref.qualifier),
-            "Code": {
+            "Code": images.code_location(record.config) if images.is_image(record.config) else {
                 "RepositoryType": "S3",
                 "Location": self.deps.signer.url(base_url, record.code_sha256_hex),
             },
@@ -159,9 +174,11 @@ class FunctionService:
     def update_code(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
         if params.get("PublishTo"):
             raise errors.InvalidParameterValue("Publishing to LATEST_PUBLISHED is not supported by lambdastack.")
-        data = _zip_from(params)
         with self.deps.store.read() as tx:
             latest = require_latest(tx, ref)
+        if images.is_image(latest.config):
+            return self._update_image(ref, params, images.requested_uri(params, "updating"))
+        data = _zip_from(params, "updating")
         check_revision(params.get("RevisionId"), latest.config["RevisionId"])
         states.ensure_not_updating(latest.config, ref.arn)
         if params.get("DryRun"):
@@ -189,6 +206,32 @@ class FunctionService:
             raise
         if old_sha != code.sha256_hex:
             self.deps.release_code(old_sha)
+        self.deps.events.function_changed(ref.account, ref.region, ref.name)
+        return accepted
+
+    def _update_image(self, ref: FunctionRef, params: dict[str, Any], uri: str) -> Config:
+        """A new image for an image function: pulled after the answer, as on Lambda.
+
+        The function keeps running (and referencing) the image it has until the new one
+        is ready.
+        """
+        code, pull_id = images.pending_code(uri)
+        with self.deps.store.transaction() as tx:
+            fn = require_function(tx, ref)
+            latest = require_latest(tx, ref)
+            check_revision(params.get("RevisionId"), latest.config["RevisionId"])
+            states.ensure_not_updating(latest.config, ref.arn)
+            changed = images.with_image(latest.config, uri, pull_id, code)
+            if params.get("Architectures"):
+                changed["Architectures"] = list(params["Architectures"])
+            if params.get("DryRun"):
+                return configuration.render(changed, None)
+            accepted = states.updating(configuration.touched(changed))
+            latest.config = self.deps.states.stored(accepted)
+            tx.put_version(latest)
+            if params.get("Publish"):
+                version = publish_in(tx, self.deps, fn, latest, None)
+                accepted = configuration.render(states.updating(version.config), version.version)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
         return accepted
 

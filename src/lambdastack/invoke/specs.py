@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from lambdastack.invoke.image_launch import image_launch
 from lambdastack.store.records import LAYER_SHA256, VersionRecord
 from lambdastack.worker.entrypoint import bootstrap_path
 from lambdastack.worker.loader import needs_fresh_process
@@ -17,11 +18,20 @@ CodePath = Callable[[str], Path]
 def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentSpec:
     config = record.config
     runtime = config.get("Runtime") or ""
-    code_dir = code_path(record.code_sha256_hex)
-    opt_dirs = tuple(code_path(layer[LAYER_SHA256]) for layer in config.get("Layers") or ())
     environment = dict((config.get("Environment") or {}).get("Variables") or {})
     memory_mb = int(config.get("MemorySize") or 128)
     argv: tuple[str, ...] | None = None
+    root: Path | None = None
+    cwd: str | None = None
+    code_dir: Path | None = None
+    opt_dirs: tuple[Path, ...] = ()
+    if config.get("PackageType") == "Image":
+        image = image_launch(config, code_path)
+        root, argv, cwd = image.root, image.argv, image.cwd
+        environment = {**image.environment, **environment}  # the function's variables over the image's
+    else:
+        code_dir = code_path(record.code_sha256_hex)
+        opt_dirs = tuple(code_path(layer[LAYER_SHA256]) for layer in config.get("Layers") or ())
     if runtime.startswith("provided"):
         # /opt shows the layers merged: the last layer with a bootstrap provides it.
         argv = (bootstrap_path(code_dir, next((d for d in reversed(opt_dirs) if (d / "bootstrap").exists()), None)),)
@@ -50,6 +60,8 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         log_level=logging_config.get("ApplicationLogLevel"),
         log_group=logging_config.get("LogGroup") or "",
         argv=argv,
+        root=root,
+        cwd=cwd,
         architecture=(config.get("Architectures") or ["x86_64"])[0],
         fresh_runtime_process=fresh,
     )

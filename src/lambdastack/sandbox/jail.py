@@ -129,6 +129,10 @@ def _build_etc(base: str) -> None:
 def _build_dev(base: str) -> None:
     dev = base + "/dev"
     os.makedirs(dev)
+    _populate_dev(dev)
+
+
+def _populate_dev(dev: str) -> None:
     for name in DEVICES:
         host = "/dev/" + name
         if os.path.exists(host):
@@ -178,8 +182,12 @@ def enter_root(root: str, tmp_mb: int, task_dir: Optional[str], opt_dirs: Sequen
     unpacked root filesystem); the base root prepared by the zygote already is one.
     """
     if own_root:
-        libc.mount(root, root, None, libc.MS_BIND | libc.MS_REC)
-        libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | libc.MS_NOSUID)
+        _bind_ro(root, root)
+        # The image's own /dev is not used: the same few device nodes as the base root's.
+        libc.mount("tmpfs", root + "/dev", "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC, "size=64k,mode=0755")
+        _populate_dev(root + "/dev")
+        libc.mount("tmpfs", root + "/dev", "tmpfs",
+                   libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NOEXEC, "size=64k,mode=0755")
     libc.mount("tmpfs", root + "/tmp", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
                "size=%dm,mode=1777" % tmp_mb)
     if task_dir:

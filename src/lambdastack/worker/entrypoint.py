@@ -14,6 +14,7 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
+from lambdastack.images.paths import resolve_in_root
 from lambdastack.worker.spec import EnvironmentSpec
 
 INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
@@ -59,8 +60,10 @@ def _runs_here(head: bytes) -> bool:
 
 
 def entrypoint_problem(spec: EnvironmentSpec) -> str | None:
-    """Why the environment's program (in the function's code or layers) cannot start; None if it can."""
-    if not spec.argv or spec.root is not None:
+    """Why the environment's program (in the function's code, layers or image) cannot start; None if it can."""
+    if spec.root is not None:
+        return _image_entrypoint_problem(spec, spec.root)
+    if not spec.argv:
         return None
     program = spec.argv[0]
     host = _on_host(spec, program)
@@ -68,6 +71,26 @@ def entrypoint_problem(spec: EnvironmentSpec) -> str | None:
         return None  # outside the code, or a link only the environment's root resolves
     if not host.exists():
         return NOT_FOUND if program in BOOTSTRAP_CANDIDATES else f"fork/exec {program}: no such file or directory"
+    if host.is_dir() or not host.stat().st_mode & 0o111:
+        return f"fork/exec {program}: permission denied"
+    try:
+        with open(host, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return f"fork/exec {program}: permission denied"
+    return None if _runs_here(head) else f"fork/exec {program}: exec format error"
+
+
+def _image_entrypoint_problem(spec: EnvironmentSpec, root: Path) -> str | None:
+    """The same checks for a container image's ENTRYPOINT/CMD, inside the image's root."""
+    program = spec.argv[0] if spec.argv else ""
+    if not program:
+        return "Couldn't find valid entrypoint: the image has no ENTRYPOINT or CMD"
+    if not program.startswith("/"):
+        return f'exec: "{program}": executable file not found in $PATH'
+    host = Path(resolve_in_root(str(root), program))
+    if not host.exists():
+        return f"fork/exec {program}: no such file or directory"
     if host.is_dir() or not host.stat().st_mode & 0o111:
         return f"fork/exec {program}: permission denied"
     try:

@@ -45,6 +45,11 @@ def function_environment(
             **FUNCTION_CREDENTIALS,
         }
     )
+    if spec.root is not None:
+        # A container image says where its code and runtime are (the AWS base images set both).
+        for name in ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"):
+            if name in spec.environment:
+                env[name] = spec.environment[name]
     if spec.handler:
         env["_HANDLER"] = spec.handler
     if spec.runtime.startswith(("python", "nodejs", "java", "dotnet", "ruby")):

@@ -454,6 +454,8 @@ class Worker:
 
     async def spawn_fresh(self, spec: EnvironmentSpec, initialization_type: str = "on-demand") -> Environment:
         """A new environment built for `spec` (not a pre-built one)."""
+        if spec.root is not None and self.config.isolation == "process":
+            raise EnvironmentStartError("container images need namespaces: this server runs functions as processes")
         zygote = await self._zygote_for(spec)
         request: dict[str, Any] = {
             "tmp_mb": spec.ephemeral_mb,
