@@ -16,12 +16,14 @@ from lambdastack.config import Settings
 from lambdastack.control import runtimes as control_runtimes
 from lambdastack.control.code import CodeStore
 from lambdastack.control.events import Events
+from lambdastack.control.states import States
 from lambdastack.images.store import images_folder, with_roots
 from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.async_invoker import AsyncInvoker, AsyncSettings
 from lambdastack.invoke.provisioning import Provisioner
 from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
+from lambdastack.invoke.snapstart_activation import SnapStartActivation
 from lambdastack.invoke.specs import parse_spec_key
 from lambdastack.observe.logs import LogStore
 from lambdastack.placement.local import LocalPlacement
@@ -83,6 +85,7 @@ class Engine:
         self.service.on_enqueued = self.async_invoker.notify
         self.store = store
         self.provisioner = Provisioner(store, self.service, self.worker)
+        self.snapstart = SnapStartActivation(store, States(store, events), self.service, self.worker)
         self._loop: asyncio.AbstractEventLoop | None = None
         events.on_function_changed(self._changed)
         events.on_function_deleted(self._changed)
@@ -112,6 +115,7 @@ class Engine:
         prefix = f"{account}:{region}:{name}:"
         self.worker.retire(lambda key: key.startswith(prefix) and not self._still_current(key))
         self.provisioner.reconcile(account, region, name)
+        self.snapstart.reconcile(account, region, name)
 
     def _still_current(self, key: str) -> bool:
         """Whether environments of a spec key still run what the version is now (published
@@ -140,8 +144,10 @@ class Engine:
         await self.worker.start()
         await self.async_invoker.start()
         self.provisioner.reconcile_all()
+        self.snapstart.resume()
 
     async def stop(self) -> None:
+        await self.snapstart.stop()
         await self.async_invoker.stop()
         await self.worker.stop()
         await self.queue.close()

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from lambdastack import errors
-from lambdastack.control import images, limits
+from lambdastack.control import images, limits, runtimes
 from lambdastack.control.code import CodeRef
 from lambdastack.control.names import function_arn
 from lambdastack.control.runtimes import check_runtime
@@ -213,9 +213,26 @@ def apply_changes(
             "ApplyOn": params["SnapStart"].get("ApplyOn", "None"),
             "OptimizationStatus": "Off",
         }
+    if "SnapStart" in params or "Runtime" in params:
+        check_snapstart(out)
     if "LoggingConfig" in params:
         out["LoggingConfig"] = logging_config(out.get("LoggingConfig") or {}, params["LoggingConfig"], out)
     return out
+
+
+def snapstart_on(config: Config) -> bool:
+    return (config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
+
+
+def check_snapstart(config: Config) -> None:
+    """SnapStart is for zip packages on the runtimes that offer it (Python 3.12 and later here)."""
+    if not snapstart_on(config):
+        return
+    if config.get("PackageType") == "Image":
+        raise errors.InvalidParameterValue("ContainerImage is not supported for SnapStart enabled functions.")
+    runtime = config.get("Runtime") or ""
+    if not runtimes.supports_snapstart(runtime):
+        raise errors.InvalidParameterValue(f"{runtime} is not supported for SnapStart enabled functions.")
 
 
 def check_environment(variables: dict[str, str]) -> None:
@@ -330,6 +347,8 @@ def as_version(config: Config, account: str, region: str, version: str, descript
     out = touched(config)
     out["Version"] = version
     out["FunctionArn"] = function_arn(account, region, config["FunctionName"], version)
+    if snapstart_on(config):
+        out["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
     if description is not None:
         out["Description"] = description
     return out

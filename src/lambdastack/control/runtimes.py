@@ -54,3 +54,11 @@ def check_runtime(runtime: str) -> None:
             f"The runtime parameter of {runtime} is not supported by this lambdastack host. "
             f"Supported runtimes: {offered}."
         )
+
+
+def supports_snapstart(runtime: str) -> bool:
+    """Lambda offers SnapStart on Java 11+, Python 3.12+ and .NET 8+; lambdastack runs the Python ones."""
+    if runtime.startswith("python3."):
+        minor = runtime[len("python3."):]
+        return minor.isdigit() and int(minor) >= 12
+    return False

@@ -15,6 +15,7 @@ from typing import Any
 from lambdastack import errors
 from lambdastack.control.events import Events
 from lambdastack.store.base import Store
+from lambdastack.store.records import LATEST
 
 Config = dict[str, Any]
 
@@ -62,12 +63,19 @@ def ensure_not_updating(config: Config, arn: str) -> None:
         )
 
 
-def _is_zip(config: Config) -> bool:
-    return config.get("PackageType", "Zip") == "Zip"
+def _settles_at_once(config: Config) -> bool:
+    """Zip packages are ready when stored; a published SnapStart version once the engine has
+    initialized it (its snapshot), and an image once it is pulled."""
+    if config.get("PackageType", "Zip") != "Zip":
+        return False
+    snapstart = (config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
+    return not (snapstart and config.get("Version", LATEST) != LATEST)
 
 
 class States:
-    def __init__(self, store: Store, events: Events, synchronous: Callable[[Config], bool] = _is_zip) -> None:
+    def __init__(
+        self, store: Store, events: Events, synchronous: Callable[[Config], bool] = _settles_at_once
+    ) -> None:
         self.store = store
         self.events = events
         self.synchronous = synchronous

@@ -177,7 +177,13 @@ class InvokeService:
 
     @staticmethod
     def _check_state(target: Target) -> None:
-        state = target.version.config.get("State") or "Active"
+        config = target.version.config
+        state = config.get("State") or "Active"
+        if state == "Pending" and (config.get("SnapStart") or {}).get("OptimizationStatus") == "On":
+            raise errors.SnapStartNotReady(
+                "Lambda is initializing your function. You can invoke the function when the function state "
+                "becomes Active."
+            )
         if state != "Active":
             raise errors.ResourceConflict(
                 "The operation cannot be performed at this time. The function is currently in the following "

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lambdastack.invoke.image_launch import image_launch
-from lambdastack.store.records import LAYER_SHA256, VersionRecord
+from lambdastack.store.records import LATEST, LAYER_SHA256, VersionRecord
 from lambdastack.worker.entrypoint import bootstrap_path
 from lambdastack.worker.loader import needs_fresh_process
 from lambdastack.worker.nodejs import node_argv
@@ -42,6 +42,11 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
     logging_config = config.get("LoggingConfig") or {}
     key = spec_key(record)
     fresh = runtime.startswith("python") and needs_fresh_process(code_dir, opt_dirs, environment)
+    # Copies are forks of the built-in Python runtime; a runtime started by exec is not one.
+    snapstart = (
+        record.version != LATEST and runtime.startswith("python") and argv is None and not fresh
+        and (config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions"
+    )
     return EnvironmentSpec(
         key=key,
         function_name=record.function_name,
@@ -64,6 +69,7 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         cwd=cwd,
         architecture=(config.get("Architectures") or ["x86_64"])[0],
         fresh_runtime_process=fresh,
+        snapstart=snapstart,
     )
 
 

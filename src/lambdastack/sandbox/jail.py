@@ -291,6 +291,77 @@ def seal_zygote() -> bool:
     return True
 
 
+# ------------------------------------------------------------ SnapStart templates and copies
+
+# What a template keeps to make copies of itself, in its own user namespace only: new
+# namespaces and mounts in them (SYS_ADMIN), `lo` up (NET_ADMIN), and giving all that up in
+# each copy (SETPCAP, for the bounding set).
+TEMPLATE_CAPABILITIES = (libc.CAP_SYS_ADMIN, libc.CAP_NET_ADMIN, libc.CAP_SETPCAP)
+
+
+def become_template(uid: Optional[int], gid: Optional[int], template_bpf: Optional[bytes]) -> None:
+    """A SnapStart template's runtime: the function's user, then a user namespace of its own.
+
+    The user namespace maps the function's user to itself and nothing else. In it the
+    template holds three capabilities over namespaces it creates itself, and none over
+    anything that exists already (the environment's namespaces belong to the host). Its
+    filter refuses everything an environment's does but `unshare` and `mount`; each copy
+    gives up the capabilities and stacks the environment filter (`seal_copy`).
+    Must run while the process has one thread (before any of the function's code).
+    """
+    if uid is not None and gid is not None:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    outer_uid, outer_gid = os.getuid(), os.getgid()
+    libc.unshare(libc.CLONE_NEWUSER)
+    # Changing user made the process undumpable, which keeps /proc/self/* out of its reach.
+    libc.prctl(libc.PR_SET_DUMPABLE, 1)
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", "%d %d 1" % (outer_uid, outer_uid))
+    _write("/proc/self/gid_map", "%d %d 1" % (outer_gid, outer_gid))
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    libc.drop_bounding_set(keep=TEMPLATE_CAPABILITIES)
+    libc.clear_capabilities(keep=TEMPLATE_CAPABILITIES)
+    libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    if template_bpf:
+        libc.install_seccomp_filter(template_bpf)
+
+
+def unshare_copy() -> None:
+    """New PID, mount, network, IPC, UTS and cgroup namespaces for a copy (owned by the
+    template's user namespace); the next child is PID 1 of the copy."""
+    libc.unshare(libc.CLONE_NEWPID | libc.CLONE_NEWNS | libc.CLONE_NEWNET | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS
+                 | libc.CLONE_NEWCGROUP)
+
+
+def enter_copy(tmp_mb: int) -> None:
+    """In a copy (PID 1 of its PID namespace): its own /proc, its own /tmp holding what the
+    template's init left there (as a snapshot would), and `lo` up."""
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+    template_tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        libc.mount("tmpfs", "/tmp", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=%dm,mode=1777" % tmp_mb)
+        if os.listdir(template_tmp):
+            import shutil  # rarely needed; from the standard library, which every root has
+
+            shutil.copytree("/proc/self/fd/%d" % template_tmp, "/tmp", symlinks=True, dirs_exist_ok=True)
+    finally:
+        os.close(template_tmp)
+    libc.mount("proc", "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+    loopback_up()
+
+
+def seal_copy(seccomp_bpf: Optional[bytes], dumpable: bool = True) -> None:
+    """A copy's process gives up the template's capabilities and takes the environment filter."""
+    libc.drop_bounding_set()
+    libc.clear_capabilities()
+    if seccomp_bpf:
+        libc.install_seccomp_filter(seccomp_bpf)
+    if not dumpable:
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+
+
 def die_with_parent() -> None:
     import signal
 

@@ -150,8 +150,14 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-def drop_bounding_set() -> None:
-    """Empty the capability bounding set: no capability can ever be gained again, even by exec.
+CAP_SETPCAP = 8
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+
+
+def drop_bounding_set(keep: tuple[int, ...] = ()) -> None:
+    """Empty the capability bounding set (but `keep`): no other capability can ever be gained
+    again, even by exec.
 
     Needs CAP_SETPCAP, so it must run before the uid changes.
     """
@@ -162,6 +168,8 @@ def drop_bounding_set() -> None:
     except OSError:
         pass
     for cap in range(last_cap + 1):
+        if cap in keep:
+            continue
         try:
             prctl(PR_CAPBSET_DROP, cap)
         except OSError as e:
@@ -169,14 +177,18 @@ def drop_bounding_set() -> None:
                 raise
 
 
-def clear_capabilities() -> None:
-    """Drop the effective, permitted, inheritable and ambient capability sets."""
+def clear_capabilities(keep: tuple[int, ...] = ()) -> None:
+    """Drop the effective, permitted, inheritable and ambient capability sets (all but `keep`
+    from the first two)."""
     try:
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError:
         pass
     header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
     data = (_CapData * 2)()
+    for cap in keep:
+        data[cap // 32].effective |= 1 << (cap % 32)
+        data[cap // 32].permitted |= 1 << (cap % 32)
     if _libc.syscall(_SYS_CAPSET, ctypes.byref(header), ctypes.byref(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"capset: {os.strerror(err)}")

@@ -72,8 +72,14 @@ def _libseccomp() -> ctypes.CDLL:
     return lib
 
 
-def compile_filter() -> bytes:
-    """Return the environment filter as raw BPF for this machine's architecture."""
+# What a SnapStart template may do beyond an environment: make copies of itself, each in
+# namespaces of its own (inside the template's own user namespace). Each copy stacks the
+# environment filter on top before any of its code runs again.
+TEMPLATE_ALLOWED = ("unshare", "mount")
+
+
+def compile_filter(template: bool = False) -> bytes:
+    """Return the environment filter (or the SnapStart template's) as raw BPF for this machine."""
     lib = _libseccomp()
     ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
     if not ctx:
@@ -81,6 +87,8 @@ def compile_filter() -> bytes:
     try:
         deny = SCMP_ACT_ERRNO(errno.EPERM)
         for name in DENIED:
+            if template and name in TEMPLATE_ALLOWED:
+                continue
             nr = lib.seccomp_syscall_resolve_name(name.encode())
             if nr < 0:
                 continue  # not a system call on this architecture

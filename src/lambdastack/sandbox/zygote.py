@@ -26,10 +26,11 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from lambdastack.runtime import extensions, init, protocol
 from lambdastack.sandbox import jail, libc, seccomp
+from lambdastack.sandbox import snapshot as copies
 
 RUNTIME_API_PORT = 9001
 
@@ -40,6 +41,7 @@ class Zygote:
         self.mode: str = config["mode"]  # namespaces | userns | process
         self.control = socket.socket(fileno=int(config["control_fd"]))
         self.seccomp_bpf: Optional[bytes] = None
+        self.template_bpf: Optional[bytes] = None  # a SnapStart template's (seccomp.TEMPLATE_ALLOWED)
         self.pidns_fd = -1
 
     # ------------------------------------------------------------------ start-up
@@ -55,6 +57,7 @@ class Zygote:
                 hook()
         try:
             self.seccomp_bpf = seccomp.compile_filter()
+            self.template_bpf = seccomp.compile_filter(template=True)
             report["seccomp"] = True
         except OSError as e:
             report["seccomp"] = False
@@ -139,16 +142,17 @@ class Zygote:
     # ------------------------------------------------------------------ one environment
 
     def spawn(self, spec: Dict[str, Any], fds: List[int]) -> int:
-        if len(fds) != 2:
-            raise ValueError("a spawn request carries two descriptors (channel, log)")
+        if len(fds) not in (2, 3):
+            raise ValueError("a spawn request carries two descriptors (channel, log), and a SnapStart "
+                             "template's a third (its control socket)")
         namespaced = self.mode != "process"
         if namespaced:
             libc.unshare(libc.CLONE_NEWPID)  # our next child is PID 1 of a new namespace
         pid = os.fork()
         if pid == 0:
-            channel_fd, log_fd = fds
+            channel_fd, log_fd = fds[:2]
             try:
-                self._environment(spec, channel_fd, log_fd)
+                self._environment(spec, channel_fd, log_fd, fds[2] if len(fds) > 2 else -1)
             except BaseException:
                 try:
                     os.write(channel_fd, protocol.encode(protocol.SETUP_ERROR, {"error": traceback.format_exc()}))
@@ -159,7 +163,7 @@ class Zygote:
             libc.setns(self.pidns_fd, libc.CLONE_NEWPID)  # and the one after that is ours again
         return pid
 
-    def _environment(self, spec: Dict[str, Any], channel_fd: int, log_fd: int) -> None:
+    def _environment(self, spec: Dict[str, Any], channel_fd: int, log_fd: int, control_fd: int = -1) -> None:
         """PID 1 of the new environment (still privileged until `become_init`).
 
         The environment is built before it needs to know its function, which arrives as an
@@ -167,6 +171,9 @@ class Zygote:
         was bound before the pivot), or later for one built ahead of demand, with the code as
         a detached read-only mount tree: that is how a pre-built environment is taken into
         service in a fraction of a millisecond.
+
+        A SnapStart template (see sandbox/snapshot.py) also gets `control_fd`, which only its
+        runtime keeps.
         """
         jail.die_with_parent()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -194,7 +201,7 @@ class Zygote:
         if runtime_pid == 0:
             code = 127
             try:
-                self._runtime(spec, go_r, log_fd)
+                self._runtime(spec, go_r, log_fd, control_fd)
             except SystemExit as e:  # the function called sys.exit(): exit with its status
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             except BaseException:
@@ -202,13 +209,17 @@ class Zygote:
             finally:
                 os._exit(code)
         os.close(go_r)
+        if control_fd >= 0:
+            os.close(control_fd)
         channel = socket.socket(fileno=channel_fd)
         assignment = self._receive_assignment(channel, int(spec["tmp_mb"]))
         env = assignment["env"]
         env["AWS_LAMBDA_RUNTIME_API"] = api
         # Extensions start before the runtime does, as on Lambda.
         # (Without namespaces there is no /opt of the environment's own: no extensions.)
-        paths = _extensions() if self.mode != "process" else []
+        # A SnapStart template runs none: its copies are where invocations happen.
+        template = bool(assignment["runtime"].get("template"))
+        paths = _extensions() if self.mode != "process" and not template else []
         extension_pids = {self._start_extension(path, spec, assignment, log_fd) for path in paths}
         os.close(log_fd)
         _write_all(go_w, json.dumps(assignment).encode())
@@ -263,7 +274,7 @@ class Zygote:
                 os.close(fd)
         return meta
 
-    def _runtime(self, spec: Dict[str, Any], go_fd: int, log_fd: int) -> None:
+    def _runtime(self, spec: Dict[str, Any], go_fd: int, log_fd: int, control_fd: int = -1) -> None:
         """The runtime process: the function's code runs here, once PID 1 says what it is."""
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
@@ -271,24 +282,45 @@ class Zygote:
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        [go_fd] = jail.keep_only_fds([go_fd])
+        if control_fd >= 0:
+            go_fd, control_fd = jail.keep_only_fds([go_fd, control_fd])
+        else:
+            [go_fd] = jail.keep_only_fds([go_fd])
         assignment = json.loads(_read_all(go_fd))
         os.close(go_fd)
         env = assignment["env"]
         os.chdir(assignment.get("cwd") or env.get("LAMBDA_TASK_ROOT") or "/")
         jail.set_limits(assignment.get("rlimits") or {})
         ids = spec.get("ids") or {}
-        jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
+        runtime = assignment["runtime"]
+        snapshot = None
+        if runtime.get("template") and control_fd >= 0 and self.mode != "process":
+            jail.become_template(ids.get("uid"), ids.get("gid"), self.template_bpf)
+            snapshot = self._snapshot_callback(control_fd)
+        else:
+            jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
         os.environ.clear()
         os.environ.update(env)
-        runtime = assignment["runtime"]
         if runtime["kind"] == "python":
             from lambdastack.runtime.python import bootstrap
 
-            bootstrap.main(runtime.get("handler"))
+            bootstrap.main(runtime.get("handler"), snapshot=snapshot)
         else:
             argv = runtime["argv"]
             os.execve(argv[0], argv, env)
+
+    def _snapshot_callback(self, control_fd: int) -> Callable[[Dict[str, Any]], None]:
+        """What the runtime calls once its init is done: serve copies (see sandbox/snapshot.py).
+
+        (The module is imported with the zygote: inside the environment, lambdastack's own
+        files are out of reach.)
+        """
+        seccomp_bpf = self.seccomp_bpf
+
+        def snapshot(ready: Dict[str, Any]) -> None:
+            copies.serve_copies(control_fd, seccomp_bpf, ready)  # returns in each copy
+
+        return snapshot
 
 
 def _extensions(folder: str = "/opt/extensions") -> List[str]:

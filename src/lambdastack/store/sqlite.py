@@ -104,6 +104,13 @@ class SqliteStore:
         rows = conn.execute("SELECT DISTINCT code_sha256 FROM versions").fetchall()
         return {row[0] for row in rows} | referenced_layer_code(conn)
 
+    def pending_versions(self) -> list[VersionRecord]:
+        rows = self._conn().execute(
+            "SELECT * FROM versions WHERE json_extract(config, '$.State') = 'Pending'"
+            " ORDER BY account, region, name, number"
+        ).fetchall()
+        return [_version(r) for r in rows]
+
 
 def _number(version: str) -> int:
     return 0 if version == LATEST else int(version)

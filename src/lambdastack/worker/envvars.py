@@ -45,6 +45,9 @@ def function_environment(
             **FUNCTION_CREDENTIALS,
         }
     )
+    if initialization_type == "snap-start":
+        # Every copy of a snapshot shares its environment: Lambda leaves these two out.
+        del env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
     if spec.root is not None:
         # A container image says where its code and runtime are (the AWS base images set both).
         for name in ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"):

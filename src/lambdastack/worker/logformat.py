@@ -20,11 +20,14 @@ def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}\n"
 
 
-def billed_ms(duration_ms: float, init_ms: float | None = None) -> int:
-    """Invoke time rounded up to 1 ms; a cold start's init is billed too (as on Lambda since 2025)."""
+def billed_ms(duration_ms: float, init_ms: float | None = None, restore_ms: float | None = None) -> int:
+    """Invoke time rounded up to 1 ms; a cold start's init (or a SnapStart copy's restore) is
+    billed too (as on Lambda since 2025)."""
     billed = max(1, math.ceil(duration_ms))
     if init_ms is not None:
         billed += math.ceil(init_ms)
+    if restore_ms is not None:
+        billed += math.ceil(restore_ms)
     return billed
 
 
@@ -37,6 +40,7 @@ def report_line(
     init_ms: float | None,
     status: str | None = None,
     error_type: str | None = None,
+    restore_ms: float | None = None,
 ) -> str:
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
@@ -44,6 +48,8 @@ def report_line(
     )
     if init_ms is not None:
         line += f"Init Duration: {init_ms:.2f} ms\t"
+    if restore_ms is not None:
+        line += f"Restore Duration: {restore_ms:.2f} ms\tBilled Restore Duration: {math.ceil(restore_ms)} ms\t"
     if status:
         line += f"Status: {status}\t"
         if error_type:
@@ -55,6 +61,16 @@ def init_report_line(init_ms: float, phase: str, status: str, error_type: str | 
     line = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\tStatus: {status}\t"
     if error_type:
         line += f"Error Type: {error_type}\t"
+    return line + "\n"
+
+
+def restore_report_line(restore_ms: float, status: str | None = None, error_type: str | None = None) -> str:
+    """A SnapStart copy's restore, before its first START (with a status only when it failed)."""
+    line = f"RESTORE_REPORT Restore Duration: {restore_ms:.2f} ms\t"
+    if status:
+        line += f"Status: {status}\t"
+        if error_type:
+            line += f"Error Type: {error_type}\t"
     return line + "\n"
 
 

@@ -1,6 +1,6 @@
 """The AWS SDK for Python that every Python runtime finds in /var/runtime, as on Lambda.
 
-Lambda's Python runtimes ship boto3 and botocore. lambdastack mounts the server's own
+Lambda's Python runtimes ship boto3 and botocore (and snapshot_restore_py). lambdastack mounts the server's own
 copies read-only when they support the runtime's interpreter. When they do not (the
 newest SDK has dropped an old Python), the newest SDK that does is installed once, with
 that interpreter's own pip, into a cache shared by every lambdastack server of the user.
@@ -24,8 +24,11 @@ from lambdastack.worker.runtimes import PythonInterpreter
 
 log = logging.getLogger("lambdastack.worker")
 
-MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
+# The SDK, and the SnapStart runtime hooks library that Lambda's Python runtimes also ship.
+MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "snapshot_restore_py")
+DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six",
+                 "snapshot-restore-py")
+COMPLETE = ".complete-2"  # marks a finished install (the number changes when what is installed does)
 INSTALL_TIMEOUT_S = 300
 
 
@@ -76,23 +79,23 @@ def _installed_binds(folder: Path) -> list[tuple[str, str]]:
 
 def _install(interpreter: PythonInterpreter, root: Path) -> Path | None:
     target = root / interpreter.runtime
-    if (target / ".complete").exists():
+    if (target / COMPLETE).exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f".{interpreter.runtime}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another server may be installing the same SDK
-        if (target / ".complete").exists():
+        if (target / COMPLETE).exists():
             return target
         staging = Path(tempfile.mkdtemp(prefix=f".{interpreter.runtime}-", dir=root))
         try:
             log.info("installing the AWS SDK for %s (the server's copy does not support it)", interpreter.runtime)
             subprocess.run(
                 [str(interpreter.executable), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 "--no-input", "--no-warn-script-location", "--target", str(staging), "boto3"],
+                 "--no-input", "--no-warn-script-location", "--target", str(staging), "boto3", "snapshot-restore-py"],
                 check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 timeout=INSTALL_TIMEOUT_S,
             )
-            (staging / ".complete").touch()
+            (staging / COMPLETE).touch()
             shutil.rmtree(target, ignore_errors=True)
             staging.rename(target)
             return target

@@ -42,6 +42,9 @@ class EnvironmentSpec:
     # Start the built-in Python runtime by exec inside the environment instead of forking it
     # from the zygote (see worker/loader.py).
     fresh_runtime_process: bool = False
+    # A published version with SnapStart: new environments are copies of an initialized one
+    # (see worker/snapstart.py).
+    snapstart: bool = False
 
     def opt_path(self, relative: str) -> Path | None:
         """The host file a function sees at /opt/<relative>: in the last layer that has it."""

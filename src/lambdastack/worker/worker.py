@@ -37,6 +37,7 @@ from lambdastack.worker.loader import python_argv
 from lambdastack.worker.pool import Pool
 from lambdastack.worker.runtimes import PythonInterpreter
 from lambdastack.worker.sdk import runtime_package_binds, sdk_binds
+from lambdastack.worker.snapstart import SnapStart
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.streaming import follow_stream
 from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
@@ -112,6 +113,7 @@ class Worker:
         self._room = asyncio.Event()  # set whenever an environment goes and frees memory
         self._provisioning: set[str] = set()  # pools whose provisioned environments are being made
         self._drop_to_function_user = self._function_user_applies()
+        self.snapstart = SnapStart(self)
 
     def _function_user_applies(self) -> bool:
         """Whether functions run as their own unprivileged user (a root server drops to it).
@@ -157,6 +159,7 @@ class Worker:
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
+        self.snapstart.close()
         if self._removals:
             await asyncio.gather(*self._removals, return_exceptions=True)
         loop = asyncio.get_running_loop()
@@ -286,6 +289,8 @@ class Worker:
                 pool.retire()
                 if pool.empty:
                     del self.pools[key]
+        for key in [k for k in self.snapstart.templates if predicate(k)]:
+            self.snapstart.retire(key)
 
     def environments(self) -> list[Environment]:
         return [env for pool in self.pools.values() for env in pool.members]
@@ -357,23 +362,34 @@ class Worker:
                 "init_uid": jail.INIT_UID, "init_gid": jail.INIT_GID}
 
     async def _start(
-        self, zygote: ZygoteClient, memory_mb: int, request: dict[str, Any]
+        self, zygote: ZygoteClient, memory_mb: int, request: dict[str, Any], extra_fds: list[int] | None = None,
+        cgroups_by_fd: bool = False,
     ) -> tuple[Environment, socket.socket]:
-        """Fork an environment from `zygote`; returns it with its (not yet attached) channel."""
+        """Fork an environment from `zygote`; returns it with its (not yet attached) channel.
+
+        The environment joins its cgroups by their paths, or (`cgroups_by_fd`, for a
+        SnapStart copy, which never holds the privileges to open them) through open files.
+        """
         env_id = uuid.uuid4().hex
         cgroup = self.cgroups.create(env_id, memory_mb, PIDS_MAX) if self.cgroups else None
         env = Environment(env_id, "", cgroup, "", None, remover=self._remove_cgroup, killer=zygote.kill,
                           on_killed=self._environment_gone)
         if cgroup is not None:
             self._cgroups.add(cgroup)
-        request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [])
+        fds = list(extra_fds or ())
+        opened: list[int] = []
+        if cgroups_by_fd:
+            opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in (cgroup.procs_files() if cgroup else ())]
+            fds += opened
+        else:
+            request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [])
         ids = self._ids()
         if ids:
             request["ids"] = ids
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
-            env.pid = await zygote.spawn(request, theirs.fileno(), log_w)
+            env.pid = await zygote.spawn(request, theirs.fileno(), log_w, fds)
         except Exception as e:
             ours.close()
             os.close(log_r)
@@ -382,6 +398,8 @@ class Worker:
         finally:
             theirs.close()
             os.close(log_w)
+            for fd in opened:
+                os.close(fd)
         env.attach_log(log_r)
         return env, ours
 
@@ -609,14 +627,17 @@ class Worker:
         pool = self._pool(spec)
         env = pool.take_idle()
         init_ms: float | None = None
+        restore_ms: float | None = None
         preamble = b""
-        if env is None:
+        if env is None and self.snapstart.applies(spec):
+            env, restore_ms, preamble = await self.snapstart.cold_start(spec, pool)
+        elif env is None:
             env, init_ms, preamble, failure = await self._cold_start(spec, inv, pool)
             if failure is not None:
                 return self._init_failure_outcome(spec, inv, failure)
         assert env is not None
         try:
-            return await self._run(env, spec, inv, init_ms, preamble)
+            return await self._run(env, spec, inv, init_ms, preamble, restore_ms)
         finally:
             if env.state is State.DEAD:
                 pool.discard(env)
@@ -731,7 +752,8 @@ class Worker:
         )
 
     async def _run(
-        self, env: Environment, spec: EnvironmentSpec, inv: Invocation, init_ms: float | None, preamble: bytes
+        self, env: Environment, spec: EnvironmentSpec, inv: Invocation, init_ms: float | None, preamble: bytes,
+        restore_ms: float | None = None,
     ) -> InvokeOutcome:
         rid = inv.request_id
         env.state = State.BUSY
@@ -809,13 +831,13 @@ class Worker:
         else:
             env.state = State.IDLE
             env.last_used = time.monotonic()
-        billed = logformat.billed_ms(duration_ms, init_ms)
+        billed = logformat.billed_ms(duration_ms, init_ms, restore_ms)
         text = (
             logformat.start_line(rid, spec.version).encode()
             + output
             + logformat.end_line(rid).encode()
-            + logformat.report_line(rid, duration_ms, billed, spec.memory_mb, max_used, init_ms, status, error_type)
-            .encode()
+            + logformat.report_line(rid, duration_ms, billed, spec.memory_mb, max_used, init_ms, status, error_type,
+                                    restore_ms).encode()
         )
         self.log_sink(spec.account, spec.region, spec.function_name, env.log_stream, preamble + text)
         return InvokeOutcome(

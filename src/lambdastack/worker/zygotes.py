@@ -58,16 +58,22 @@ class ZygoteClient:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(dict(config, package_parent=_PACKAGE_PARENT)).encode() + b"\n")
         self.proc.stdin.close()
-        ours.setblocking(False)
-        self.sock = ours
-        self._ready = self._loop.create_future()
-        self._loop.add_reader(ours.fileno(), self._on_readable)
+        ready = self.listen(ours)
         try:
-            self.info = await asyncio.wait_for(self._ready, timeout)
+            self.info = await asyncio.wait_for(ready, timeout)
         except TimeoutError:
             self.close()
             raise ZygoteError(f"the {self.name} zygote did not start within {timeout:.0f}s")
         return self.info
+
+    def listen(self, sock: socket.socket) -> asyncio.Future[dict[str, Any]]:
+        """Take requests to `sock`'s other end; the future resolves with its `ready` report."""
+        self._loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        self.sock = sock
+        self._ready = self._loop.create_future()
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+        return self._ready
 
     def _on_readable(self) -> None:
         assert self.sock is not None
@@ -106,15 +112,17 @@ class ZygoteClient:
     def alive(self) -> bool:
         return self.sock is not None and self.proc is not None and self.proc.poll() is None
 
-    async def spawn(self, spec: dict[str, Any], channel_fd: int, log_fd: int) -> int:
-        """Fork a new environment; returns the host PID of its init."""
+    async def spawn(
+        self, spec: dict[str, Any], channel_fd: int, log_fd: int, extra_fds: list[int] | None = None
+    ) -> int:
+        """Fork a new environment; returns the PID of its init (as the zygote sees it)."""
         if self.sock is None or self._loop is None:
             raise ZygoteError(f"the {self.name} zygote is not running")
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._waiting[request_id] = future
         payload = json.dumps(dict(spec, id=request_id)).encode()
-        socket.send_fds(self.sock, [payload], [channel_fd, log_fd])
+        socket.send_fds(self.sock, [payload], [channel_fd, log_fd, *(extra_fds or ())])
         reply = await future
         return int(reply["pid"])
 

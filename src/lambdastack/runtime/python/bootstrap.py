@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Any, List, NoReturn, Optional
+from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-from . import logs
+from . import logs, snapstart
 from .client import RuntimeApiError, RuntimeClient
-from .config import INIT_TYPE_SNAP_START, RuntimeConfig
+from .config import RuntimeConfig
 from .errors import FaultException, error_from_exception, make_error
 from .handler import Handler, load_handler
 from .invoke import ErrorLogger, Invoker
@@ -22,6 +22,9 @@ from .marshalling import JsonEncoder
 
 # Standard modules that the code above imports lazily on its first use; loading them in the
 # zygote keeps every environment from importing them again after it is forked.
+# Called once init is done, in a SnapStart template; returns in each copy of the process.
+Snapshot = Callable[[Dict[str, Any]], None]
+
 _LAZY_STDLIB = ("encodings.idna", "linecache", "tokenize", "unicodedata", "io", "string")
 
 
@@ -72,19 +75,46 @@ def _init(
     sys.exit(1)
 
 
-def _after_init(config: RuntimeConfig, client: RuntimeClient) -> None:
-    """The step between init and the first event.
+def _report_hook_failure(
+    client: RuntimeClient, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, error_type: str, status: int
+) -> NoReturn:
+    error, _ = error_from_exception(sys.exc_info())  # type: ignore[arg-type]
+    log_error(error, sink)
+    client.post_init_error(encoder.encode(error).encode("utf-8", "replace"), error_type)
+    sys.exit(status)
 
-    With SnapStart (`AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`) this is where the
-    before-snapshot hooks run, `/runtime/restore/next` waits for the restore and the
-    after-restore hooks run; lambdastack does not offer SnapStart for this runtime yet.
+
+def _snapshot_and_restore(
+    client: RuntimeClient, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, snapshot: Snapshot
+) -> None:
+    """SnapStart: the step between init and the first event.
+
+    Before-snapshot hooks run here, in the template; `snapshot` returns in each copy of it
+    (see sandbox/snapshot.py), which reseeds its random state and runs the after-restore
+    hooks. A failing hook is reported as Lambda's runtime does, with its exit status.
     """
-    if config.initialization_type == INIT_TYPE_SNAP_START:
-        return
+    try:
+        snapstart.run_before_snapshot()
+    except Exception:
+        _report_hook_failure(client, encoder, log_error, sink, snapstart.BEFORE_SNAPSHOT_ERROR,
+                             snapstart.BEFORE_SNAPSHOT_EXIT)
+    client.close()  # each copy opens a connection of its own, to its own init
+    sys.stdout.flush()
+    sys.stderr.flush()
+    snapshot({})
+    snapstart.reseed()
+    try:
+        snapstart.run_after_restore()
+    except Exception:
+        _report_hook_failure(client, encoder, log_error, sink, snapstart.AFTER_RESTORE_ERROR,
+                             snapstart.AFTER_RESTORE_EXIT)
 
 
-def main(handler: Optional[str] = None) -> NoReturn:
-    """Run the runtime in this process: init, then events until the environment ends."""
+def main(handler: Optional[str] = None, snapshot: Optional[Snapshot] = None) -> NoReturn:
+    """Run the runtime in this process: init, then events until the environment ends.
+
+    With `snapshot` (a SnapStart template) the process is copied once its init is done.
+    """
     config = RuntimeConfig.from_environ(handler)
     _set_sys_path(config)
     if sys.stdout is not None:
@@ -98,7 +128,8 @@ def main(handler: Optional[str] = None) -> NoReturn:
     log_error = logs.make_error_logger(config.log_format, encoder.encode)
     try:
         request_handler = _init(config, client, encoder, log_error, sink)
-        _after_init(config, client)
+        if snapshot is not None:
+            _snapshot_and_restore(client, encoder, log_error, sink, snapshot)
         Invoker(client, request_handler, encoder, log_error, sink).run_forever()
     except RuntimeApiError as e:
         if sys.stderr is not None:

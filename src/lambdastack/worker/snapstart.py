@@ -1,0 +1,219 @@
+"""SnapStart: environments of a published version forked from one initialized template.
+
+When a version with `SnapStart={"ApplyOn": "PublishedVersions"}` is published, one
+*template* environment of it runs the function's init and its before-snapshot hooks, then
+waits (see sandbox/snapshot.py). Every cold start of the version after that is a *copy*
+of the template: its own cgroup and namespaces, the same memory (shared until written),
+the after-restore hooks, and its first event, with `Restore Duration` instead of
+`Init Duration` in its REPORT line.
+
+The template lives as long as the version (or the server); a template lost to a restart
+is made again on the version's next cold start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lambdastack import errors
+from lambdastack.runtime import protocol
+from lambdastack.worker import logformat
+from lambdastack.worker.environment import Environment, EnvironmentDied, State
+from lambdastack.worker.spec import EnvironmentSpec
+from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
+
+if TYPE_CHECKING:
+    from lambdastack.worker.pool import Pool
+    from lambdastack.worker.worker import Worker
+
+log = logging.getLogger("lambdastack.worker")
+
+# As on Lambda: init for a snapshot may take 130 s or the function's timeout, whichever is
+# longer; a restore (with the after-restore hooks) 10 s.
+TEMPLATE_INIT_MIN_S = 130.0
+RESTORE_TIMEOUT_S = 10.0
+INITIALIZATION_TYPE = "snap-start"
+
+
+class TemplateFailed(Exception):
+    """The template's init failed: the version cannot be made Active."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class _CopyServer(ZygoteClient):
+    """The template's control socket: asks it for copies, as one asks a zygote for environments."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, Path("/"), {})
+
+    @property
+    def alive(self) -> bool:
+        return self.sock is not None
+
+
+@dataclass
+class Template:
+    key: str
+    env: Environment
+    server: _CopyServer
+    init_ms: float
+
+
+class SnapStart:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.templates: dict[str, Template] = {}
+        self._making: dict[str, asyncio.Future[Template]] = {}
+
+    def applies(self, spec: EnvironmentSpec) -> bool:
+        """Whether cold starts of `spec` are copies (namespaces are what a copy is made of)."""
+        return spec.snapstart and self.worker.config.isolation != "process"
+
+    # ------------------------------------------------------------------ templates
+
+    async def prepare(self, spec: EnvironmentSpec) -> Template:
+        """The version's template, made (its init run) if there is none yet."""
+        template = self.templates.get(spec.key)
+        if template is not None and template.server.alive and template.env.state is not State.DEAD:
+            return template
+        making = self._making.get(spec.key)
+        if making is None:
+            making = self._making[spec.key] = asyncio.ensure_future(self._make(spec))
+            making.add_done_callback(lambda _: self._making.pop(spec.key, None))
+        return await asyncio.shield(making)
+
+    async def _make(self, spec: EnvironmentSpec) -> Template:
+        worker = self.worker
+        zygote = await worker._zygote_for(spec)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        request: dict[str, Any] = {
+            "tmp_mb": spec.ephemeral_mb,
+            "task_dir": str(spec.code_dir) if spec.code_dir else None,
+            "opt_dirs": [str(d) for d in spec.opt_dirs],
+        }
+        try:
+            env, channel = await worker._start(zygote, spec.memory_mb, request, [theirs.fileno()])
+        finally:
+            theirs.close()
+        assignment = worker._assignment(env, spec, INITIALIZATION_TYPE)
+        assignment["runtime"]["template"] = True
+        server = _CopyServer(f"{spec.function_name}:{spec.version}")
+        ready = server.listen(ours)
+        await worker._send_assignment(env, channel, assignment, None)
+        timeout = max(TEMPLATE_INIT_MIN_S, float(spec.timeout_s))
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), timeout)
+        except TimeoutError:
+            output = env.take_output()
+            env.kill("init timed out")
+            server.close()
+            self._log(spec, env, output + logformat.init_report_line(timeout * 1000, "init", "timeout").encode())
+            raise TemplateFailed(f"Init timed out after {timeout:.0f} seconds.", "FunctionError.InitTimeout")
+        except ZygoteError:
+            failure = await self._failure(spec, env)
+            server.close()
+            raise failure
+        init_ms = (time.monotonic() - env.created) * 1000
+        self._log(spec, env, env.take_output() + logformat.init_report_line(init_ms, "init", "success").encode())
+        template = Template(spec.key, env, server, init_ms)
+        old = self.templates.pop(spec.key, None)
+        if old is not None:
+            self._discard(old)
+        self.templates[spec.key] = template
+        log.info("SnapStart template of %s:%s ready (init %.0f ms)", spec.function_name, spec.version, init_ms)
+        return template
+
+    async def _failure(self, spec: EnvironmentSpec, env: Environment) -> TemplateFailed:
+        """Why the template's runtime went away: its init error, or its exit."""
+        error_type, message = "Runtime.Unknown", "The runtime exited during init."
+        try:
+            while True:
+                kind, meta, body = await env.next_frame(2.0)
+                if kind == protocol.INIT_ERROR:
+                    error_type = meta.get("error_type") or error_type
+                    try:
+                        message = json.loads(body).get("errorMessage") or message
+                    except (ValueError, AttributeError):
+                        pass
+                    break
+                if kind == protocol.EXITED:
+                    break
+        except (EnvironmentDied, TimeoutError):
+            pass
+        output = env.take_output()
+        env.kill("init failed")
+        init_ms = (time.monotonic() - env.created) * 1000
+        self._log(spec, env, output + logformat.init_report_line(init_ms, "init", "error", error_type).encode())
+        return TemplateFailed(f"{error_type}: {message}"[:1000], "FunctionError.RuntimeInitError")
+
+    def _log(self, spec: EnvironmentSpec, env: Environment, text: bytes) -> None:
+        self.worker.log_sink(spec.account, spec.region, spec.function_name, env.log_stream, text)
+
+    def retire(self, key: str) -> None:
+        template = self.templates.pop(key, None)
+        if template is not None:
+            self._discard(template)
+
+    def _discard(self, template: Template) -> None:
+        template.server.close()
+        template.env.kill("retired")
+
+    def close(self) -> None:
+        for template in self.templates.values():
+            self._discard(template)
+        self.templates.clear()
+
+    # ------------------------------------------------------------------ copies
+
+    async def cold_start(self, spec: EnvironmentSpec, pool: Pool) -> tuple[Environment, float, bytes]:
+        """A copy of the version's template, restored and waiting for its first event.
+
+        Returns it with its restore duration (ms) and what it printed while restoring.
+        """
+        worker = self.worker
+        try:
+            template = await self.prepare(spec)
+        except TemplateFailed as e:
+            raise errors.SnapStartException(f"Lambda could not initialize the function's snapshot: {e.reason}")
+        worker._scale_out(spec)
+        await worker._make_room(spec.memory_mb)
+        try:
+            env, channel = await worker._start(template.server, spec.memory_mb, {"tmp_mb": spec.ephemeral_mb},
+                                               cgroups_by_fd=True)
+        except BaseException:
+            worker.memory.release(spec.memory_mb)
+            worker._room.set()
+            raise
+        env.memory_mb = spec.memory_mb
+        today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
+        env.assigned(spec.key, f"{today}/[{spec.version}]{env.id}", worker._stray_output(spec))
+        channel.setblocking(False)
+        await env.attach_channel(channel)
+        pool.add(env)
+        failure = await worker._initialize(env, spec, RESTORE_TIMEOUT_S)
+        if failure is not None:
+            pool.discard(env)
+            timed_out = failure.error_type == "Sandbox.Timedout"
+            self._log(spec, env, failure.log + logformat.restore_report_line(
+                failure.init_ms, "timeout" if timed_out else "error", None if timed_out else failure.error_type,
+            ).encode())
+            if timed_out:
+                raise errors.SnapStartTimeout("Lambda couldn't restore the snapshot within the timeout limit.")
+            raise errors.SnapStartException(
+                "The afterRestore() runtime hook encountered an error. For more information, check the Amazon "
+                "CloudWatch logs."
+            )
+        restore_ms = (env.init_ns or 0) / 1e6
+        return env, restore_ms, env.take_output() + logformat.restore_report_line(restore_ms).encode()
