@@ -15,6 +15,7 @@ are kept when the server runs as root. The uncompressed size is bounded.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import os
@@ -37,6 +38,8 @@ MAX_BYTES = 10 * 1024 ** 3
 MAX_ENTRIES = 2_000_000
 MOUNT_POINTS = ("tmp", "proc", "dev", "opt")
 _CHUNK = 1 << 20
+# What an entry that does not fit the tree below it gets (not a fault of the server).
+_ENTRY_ERRORS = {errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG}
 
 
 def invalid(detail: str) -> ImageError:
@@ -107,7 +110,12 @@ def _apply(root: str, layer: Path, budget: Budget, keep_owners: bool,
             base = name.rpartition("/")[2]
             if not name or base.startswith(WHITEOUT):
                 continue
-            _extract(root, name, member, tar, budget, keep_owners, dir_modes)
+            try:
+                _extract(root, name, member, tar, budget, keep_owners, dir_modes)
+            except OSError as e:
+                if e.errno not in _ENTRY_ERRORS:
+                    raise
+                raise invalid(f"{member.name!r} cannot be unpacked: {e.strerror}")
 
 
 def _corrupt_errors() -> tuple[type[BaseException], ...]:
@@ -185,7 +193,9 @@ def _directory(root: str, name: str) -> str:
         done.append(part)
         path = resolve_in_root(root, "/".join(done))
         if not os.path.lexists(path):
-            os.mkdir(path, 0o755)
+            # Every existing component of `path` is a real directory (links were resolved), so
+            # creating the missing ones cannot follow a link.
+            os.makedirs(path, 0o755)
         elif not os.path.isdir(path):
             raise invalid(f"{'/'.join(done)!r} is used as a directory but is not one")
     return path
