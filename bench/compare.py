@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -55,7 +56,42 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run(workloads: list[str], peers: list[str], sizes: Sizes) -> dict[str, Any]:
+def measure(system: Target, workload: str, sizes: Sizes) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    started = time.monotonic()
+    try:
+        figures = getattr(system, workload)(sizes)
+    except Skipped as e:
+        figures = {"skipped": str(e)}
+    except Exception as e:  # one system failing does not lose the others' figures
+        figures = {"error": f"{type(e).__name__}: {e}"}
+    figures["load_before"] = load
+    figures["wall_s"] = time.monotonic() - started
+    return figures
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure per key from several rounds: the median of each number; every round is kept under "rounds"."""
+    good = [r for r in runs if "skipped" not in r and "error" not in r]
+    if len(runs) == 1 or not good:
+        return runs[0]
+    return {**_median_of(good), "rounds": runs}
+
+
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [r.get(key) for r in runs]
+        if isinstance(first, dict):
+            out[key] = _median_of([v for v in values if isinstance(v, dict)])
+        elif isinstance(first, int | float) and not isinstance(first, bool):
+            out[key] = statistics.median(v for v in values if isinstance(v, int | float))
+        else:
+            out[key] = first
+    return out
+
+
+def run(workloads: list[str], peers: list[str], sizes: Sizes, rounds: int = 1) -> dict[str, Any]:
     systems: list[Target] = [LambdaStack()]
     unavailable: dict[str, str] = {}
     factories = peer_factories()
@@ -68,20 +104,15 @@ def run(workloads: list[str], peers: list[str], sizes: Sizes) -> dict[str, Any]:
     names = [s.name for s in systems] + list(unavailable)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for workload in workloads:
-        results[workload] = {}
-        for system in systems:
-            progress(f"{workload}: {system.name}")
-            load = os.getloadavg()[0]
-            started = time.monotonic()
-            try:
-                figures = getattr(system, workload)(sizes)
-            except Skipped as e:
-                figures = {"skipped": str(e)}
-            except Exception as e:  # one system failing does not lose the others' figures
-                figures = {"error": f"{type(e).__name__}: {e}"}
-            figures["load_before"] = load
-            figures["wall_s"] = time.monotonic() - started
-            results[workload][system.name] = figures
+        runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in systems}
+        # Rounds alternate between the systems, so that a busy moment of a shared machine is spread over all.
+        for round_number in range(rounds):
+            for system in systems:
+                if runs[system.name] and "skipped" in runs[system.name][0]:
+                    continue
+                progress(f"{workload}: {system.name}" + (f" (round {round_number + 1})" if rounds > 1 else ""))
+                runs[system.name].append(measure(system, workload, sizes))
+        results[workload] = {name: combine(measured) for name, measured in runs.items()}
         for name, why in unavailable.items():
             results[workload][name] = {"skipped": f"not available: {why}"}
     return {
@@ -89,6 +120,7 @@ def run(workloads: list[str], peers: list[str], sizes: Sizes) -> dict[str, Any]:
         "systems": {s.name: s.version() for s in systems} | {n: "not available" for n in unavailable},
         "order": names,
         "sizes": sizes.as_dict(),
+        "rounds": rounds,
         "results": results,
     }
 
@@ -131,6 +163,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-peers", action="store_true", help="measure lambdastack alone")
     parser.add_argument("--peers", default=",".join(PEERS), help=f"peers to run, from {','.join(PEERS)}")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every workload this many times, alternating systems; the table shows medians "
+                             "and lambdastack's range")
     defaults = Sizes()
     for field in dataclasses.fields(Sizes):
         flag = "--" + field.name.replace("_", "-")
@@ -153,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Sizes)})
     workloads = [w for w in WORKLOADS if w in args.only.split(",")]
     peers = [] if args.no_peers else [p for p in PEERS if p in args.peers.split(",")]
-    document = run(workloads, peers, sizes)
+    document = run(workloads, peers, sizes, max(1, args.rounds))
     table = compare_table.rows(document["results"], document["order"])
     document["table"] = table
     path = write(document, args.results_dir)

@@ -78,7 +78,7 @@ def rows(results: Results, systems: list[str]) -> list[dict[str, Any]]:
         by_system = results[row.workload]
         mine = lookup(by_system.get(own), row.key)
         entry: dict[str, Any] = {"workload": row.workload, "label": row.label, "goal": row.goal_text(),
-                                 "met": row.met(mine), own: mine}
+                                 "met": row.met(mine), own: mine, "range": spread(by_system.get(own), row.key)}
         for peer in peers:
             theirs = lookup(by_system.get(peer), row.peer_key or row.key)
             entry[peer] = theirs
@@ -87,12 +87,20 @@ def rows(results: Results, systems: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def spread(figures: dict[str, Any] | None, path: str) -> tuple[float, float] | None:
+    """The lowest and highest figure over the rounds that were measured, when there were several."""
+    values = [v for r in (figures or {}).get("rounds", []) if (v := lookup(r, path)) is not None]
+    return (min(values), max(values)) if len(values) > 1 else None
+
+
 def markdown(table: list[dict[str, Any]], systems: list[str]) -> str:
     own, peers = systems[0], systems[1:]
-    header = ["workload", "goal", own, "met", *peers]
+    ranges = any(entry["range"] for entry in table)
+    header = ["workload", "goal", own, *([f"{own} range"] if ranges else []), "met", *peers]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
     for entry in table:
-        cells = [entry["label"], entry["goal"], _cell(entry[own]), entry["met"]]
+        low_high = f"{fmt(entry['range'][0])}-{fmt(entry['range'][1])}" if entry["range"] else ""
+        cells = [entry["label"], entry["goal"], _cell(entry[own]), *([low_high] if ranges else []), entry["met"]]
         for peer in peers:
             value, ratio = entry[peer], entry[f"{own}/{peer}"]
             cells.append(_cell(value) + (f" ({ratio:.2f}x)" if ratio is not None else ""))

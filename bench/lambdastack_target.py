@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
+import re
 import signal
 import subprocess
 import time
@@ -51,7 +52,8 @@ class LambdaStack(Target):
             server.close()
 
     def _create(self, server: BenchServer, name: str, source: str = NOOP, **config: Any) -> None:
-        server.client().create_function(FunctionName=name, Runtime=RUNTIME, Role=ROLE, Handler=HANDLER,
+        config.setdefault("Runtime", RUNTIME)
+        server.client().create_function(FunctionName=name, Role=ROLE, Handler=HANDLER,
                                         Code={"ZipFile": zip_of({"app.py": source})}, **config)
 
     def _cold_run(self, sizes: Sizes, *extra: str) -> dict[str, Any]:
@@ -77,17 +79,21 @@ class LambdaStack(Target):
     def snapstart(self, sizes: Sizes) -> dict[str, Any]:
         """The first invocation of each of N published SnapStart versions whose init takes over a second."""
         with self._server() as server:
+            runtime = snapstart_runtime(server.health.get("runtimes") or [])
+            version_tuple = _python_version(runtime)
             lam = server.client()
-            layer = lam.publish_layer_version(LayerName="numpy", Content={"ZipFile": numpy_layer_zip().read_bytes()},
-                                              CompatibleRuntimes=[RUNTIME])["LayerVersionArn"]
+            layer = lam.publish_layer_version(
+                LayerName="numpy", Content={"ZipFile": numpy_layer_zip(version_tuple).read_bytes()},
+                CompatibleRuntimes=[runtime],
+            )["LayerVersionArn"]
             versions = []
             for i in range(sizes.snapstart):
                 name = f"slow-{i}"
                 try:
                     self._create(server, name, SLOW_INIT, Layers=[layer], MemorySize=1024, Timeout=60,
-                                 SnapStart={"ApplyOn": "PublishedVersions"})
+                                 SnapStart={"ApplyOn": "PublishedVersions"}, Runtime=runtime)
                 except ClientError as e:
-                    raise Skipped(f"the server refuses SnapStart on {RUNTIME}: {e}")
+                    raise Skipped(f"the server refuses SnapStart on {runtime}: {e}")
                 _wait_active(lam, name)
                 version = lam.publish_version(FunctionName=name)["Version"]
                 config = _wait_active(lam, name, version)
@@ -105,7 +111,8 @@ class LambdaStack(Target):
                 times.append((time.perf_counter() - t0) * 1000)
                 invoke.conn.close()
                 init_types.add(str(json.loads(answer).get("initialization_type")))
-        return {**summary(times), "initialization_types": sorted(init_types), "numpy": numpy_version()}
+        return {**summary(times), "runtime": runtime, "initialization_types": sorted(init_types),
+                "numpy": numpy_version(version_tuple)}
 
     def _warm_function(self, server: BenchServer) -> str:
         self._create(server, "warm", MemorySize=FULL_CORE_MB)
@@ -166,6 +173,17 @@ class LambdaStack(Target):
             children = procmem.usage_of_all(procmem.descendants(server.pid()))
         return {"pss_mb": own.pss_mb, "rss_mb": own.rss_mb, "children_pss_mb": children.pss_mb,
                 "children": children.processes}
+
+
+def _python_version(runtime: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"python(\d+)\.(\d+)", runtime)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def snapstart_runtime(offered: list[str]) -> str:
+    """The newest Python runtime the server offers from 3.12 on (Lambda's first with SnapStart), else its own."""
+    eligible = [r for r in offered if (_python_version(r) or (0, 0)) >= (3, 12)]
+    return max(eligible, key=lambda r: _python_version(r) or (0, 0)) if eligible else RUNTIME
 
 
 def _wait_active(lam: Any, name: str, qualifier: str | None = None, timeout: float = 180.0) -> dict[str, Any]:

@@ -19,6 +19,11 @@ def compare(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
                           timeout=timeout)
 
 
+def as_printed(value: float) -> float:
+    """A figure below 100 as the table prints it: two decimals below 10, one from 10."""
+    return round(value, 2 if value < 10 else 1)
+
+
 def test_warm_alone_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     done = compare("--only", "warm", "--no-peers", "--warm", "20", "--warmup", "5", "--results-dir", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -69,3 +74,18 @@ def test_an_unknown_workload_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "unknown workload 'coldd'" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_rounds_give_medians_and_lambdastack_range(tmp_path: Path) -> None:
+    done = compare("--only", "warm", "--no-peers", "--rounds", "2", "--warm", "10", "--warmup", "2",
+                   "--results-dir", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    warm = json.loads((tmp_path / "compare-latest.json").read_text())["results"]["warm"]["lambdastack"]
+    rounds = [r["p50"] for r in warm["rounds"]]
+    assert len(rounds) == 2 and warm["p50"] == sum(rounds) / 2
+    assert "| workload | goal | lambdastack | lambdastack range | met |" in done.stdout.splitlines()
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| warm round trip p50, ms |"))
+    low, high = row.strip("|").split("|")[3].strip().split("-")
+    assert float(low) == as_printed(min(rounds))
+    assert float(high) == as_printed(max(rounds))

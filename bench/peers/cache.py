@@ -31,19 +31,21 @@ def real_python() -> str:
     return candidate
 
 
-def python_tag() -> str:
-    return f"py{sys.version_info[0]}{sys.version_info[1]}"
+def python_tag(version: tuple[int, int] | None = None) -> str:
+    major, minor = version or sys.version_info[:2]
+    return f"py{major}{minor}"
 
 
-def numpy_site() -> Path:
-    """A folder holding numpy for this interpreter's version (installed on first use)."""
-    target = PEERS_DIR / f"numpy-{python_tag()}"
+def numpy_site(version: tuple[int, int] | None = None) -> Path:
+    """A folder holding numpy for Python `version` (default: this one's), installed on first use."""
+    target = PEERS_DIR / f"numpy-{python_tag(version)}"
     site = target / "python"
     if not (site / "numpy" / "__init__.py").is_file():
         site.mkdir(parents=True, exist_ok=True)
+        wanted = ["--python-version", f"{version[0]}.{version[1]}"] if version else []
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-             "--only-binary=:all:", "--target", str(site), NUMPY_REQUIREMENT],
+             "--only-binary=:all:", *wanted, "--target", str(site), NUMPY_REQUIREMENT],
             capture_output=True, text=True,
         )
         if done.returncode != 0:
@@ -51,9 +53,9 @@ def numpy_site() -> Path:
     return site
 
 
-def numpy_layer_zip() -> Path:
+def numpy_layer_zip(version: tuple[int, int] | None = None) -> Path:
     """numpy as a Lambda layer zip (`python/numpy/...`, which Python runtimes find on /opt/python)."""
-    site = numpy_site()
+    site = numpy_site(version)
     path = site.parent / "layer.zip"
     if not path.is_file():
         tmp = path.with_suffix(".tmp")
@@ -65,7 +67,6 @@ def numpy_layer_zip() -> Path:
     return path
 
 
-def numpy_version() -> str:
-    site = numpy_site()
-    found = sorted(site.glob("numpy-*.dist-info"))
+def numpy_version(version: tuple[int, int] | None = None) -> str:
+    found = sorted(numpy_site(version).glob("numpy-*.dist-info"))
     return found[0].name.removeprefix("numpy-").removesuffix(".dist-info") if found else "?"

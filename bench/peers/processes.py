@@ -93,8 +93,11 @@ class ProcessPerInvocation(Target):
             threads = [threading.Thread(target=client, daemon=True) for _ in range(sizes.clients)]
             for t in threads:
                 t.start()
-            for t in threads:
-                t.join()
+            try:
+                for t in threads:
+                    t.join()
+            finally:  # interrupted: no client starts another process
+                deadline = 0.0
             elapsed = time.monotonic() - start
         if failures:
             raise failures[0]
