@@ -109,8 +109,12 @@ class InitUnderTest:
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait(10)
+            pass
+        try:
+            os.killpg(self.proc.pid, 9)  # the init, and the stand-in runtime it leaves behind
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
