@@ -16,15 +16,17 @@ runtime runs the function's init code and its before-snapshot hooks, then waits 
                                                  which runs the after-restore hooks and asks
                                                  for its first event
 
-So a copy costs three forks of an initialized process, not an init. Its memory is shared
+So a copy costs three forks of an initialized process, not an init. A copy may also be made
+ahead of demand: its runtime then waits on a "go" pipe before the after-restore hooks, and
+taking it into service costs one byte written to that pipe. Its memory is shared
 with the template until written. What a fork cannot carry over is not carried over: threads
 the init code started, and connections it opened, are shared or gone, as after a restore
 from a snapshot on Lambda (where the after-restore hooks re-create them).
 
-Requests are JSON on a SOCK_SEQPACKET socket, like a zygote's: `{"id", "tmp_mb"}` with the
-copy's channel, its log pipe and one open `cgroup.procs` file per hierarchy attached,
-answered with `{"id", "pid"}` (the copy's PID 1 as the template sees it); `{"kill": pid}`
-kills a copy where there is no cgroup to kill it with.
+Requests are JSON on a SOCK_SEQPACKET socket, like a zygote's: `{"id", "tmp_mb", "go"}` with
+the copy's channel, its log pipe, the read end of its go pipe (if "go") and one open
+`cgroup.procs` file per hierarchy attached, answered with `{"id", "pid"}` (the copy's PID 1
+as the template sees it); `{"kill": pid}` kills a copy where there is no cgroup to kill it with.
 """
 
 from __future__ import annotations
@@ -46,8 +48,20 @@ _MAX_FDS = 16
 class CopyRuntime:
     """What a copy's runtime process knows when it returns from `serve_copies`."""
 
-    def __init__(self, request: Dict[str, Any]) -> None:
+    def __init__(self, request: Dict[str, Any], go_fd: int) -> None:
         self.request = request
+        self.go_fd = go_fd  # -1: restore at once
+
+    def wait_for_go(self) -> None:
+        """Block until the worker takes this copy into service (or exit if it never will)."""
+        if self.go_fd < 0:
+            return
+        try:
+            go = os.read(self.go_fd, 1)
+        finally:
+            os.close(self.go_fd)
+        if not go:
+            os._exit(0)  # discarded before it was used
 
 
 class _Server:
@@ -55,8 +69,16 @@ class _Server:
         self.control = control
         self.seccomp_bpf = seccomp_bpf
         self.copies: Set[int] = set()
+        self.helpers: Set[int] = set()
 
     def reap(self, *_: Any) -> None:
+        for pid in list(self.helpers):
+            try:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.helpers.discard(pid)
         for pid in list(self.copies):
             try:
                 done, _status = os.waitpid(pid, os.WNOHANG)
@@ -83,17 +105,16 @@ class _Server:
             try:
                 return _helper(self, request, fds, report_w)
             except BaseException:
-                _write_all(report_w, json.dumps({"error": traceback.format_exc()}).encode())
+                _write_all(report_w, json.dumps({"error": traceback.format_exc()[-2000:]}).encode())
                 os._exit(70)
         os.close(report_w)
+        self.helpers.add(helper)  # reaped when it exits (it does not wait for us)
         try:
-            report = json.loads(_read_all(report_r) or b'{"error": "the copy helper died"}')
+            # One write of less than PIPE_BUF: read it whole, without waiting for the pipe
+            # to close (which takes the helper's exit, and its child closing its copy).
+            report = json.loads(_read_once(report_r) or b'{"error": "the copy helper died"}')
         finally:
             os.close(report_r)
-            try:
-                os.waitpid(helper, 0)
-            except ChildProcessError:
-                pass
         if "error" in report:
             raise RuntimeError(report["error"].strip().splitlines()[-1])
         pid = int(report["pid"])
@@ -104,7 +125,9 @@ class _Server:
 def _helper(server: _Server, request: Dict[str, Any], fds: List[int], report_w: int) -> CopyRuntime:
     """The short-lived helper: into the copy's cgroups and new namespaces, then fork PID 1."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    channel_fd, log_fd, cgroup_fds = fds[0], fds[1], fds[2:]
+    channel_fd, log_fd = fds[0], fds[1]
+    go_fd = fds[2] if request.get("go") else -1
+    cgroup_fds = fds[3:] if request.get("go") else fds[2:]
     for fd in cgroup_fds:
         os.write(fd, b"0")  # "0": the writing process itself
         os.close(fd)
@@ -115,13 +138,13 @@ def _helper(server: _Server, request: Dict[str, Any], fds: List[int], report_w: 
         os._exit(0)
     os.close(report_w)
     try:
-        return _pid1(server, request, channel_fd, log_fd)
+        return _pid1(server, request, channel_fd, log_fd, go_fd)
     except BaseException:
         traceback.print_exc()
         os._exit(70)
 
 
-def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int) -> CopyRuntime:
+def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int, go_fd: int) -> CopyRuntime:
     # (Not jail.die_with_parent(): its parent, the helper, exits at once. A copy outlives its
     # template, like any environment: the worker ends it through its cgroup or the template.)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -142,8 +165,10 @@ def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int
         os.dup2(log_fd, 2)
         os.close(log_fd)
         jail.seal_copy(server.seccomp_bpf)
-        return CopyRuntime(request)
+        return CopyRuntime(request, go_fd)
     os.close(log_fd)
+    if go_fd >= 0:
+        os.close(go_fd)
     server.control.close()
     channel_fd, listen_fd = jail.keep_only_fds([channel_fd, listener.detach()])
     jail.seal_copy(server.seccomp_bpf, dumpable=False)
@@ -184,6 +209,7 @@ def serve_copies(control_fd: int, seccomp_bpf: Optional[bytes], ready: Dict[str,
             made = server.make(request, fds)
             if isinstance(made, CopyRuntime):
                 copy = made
+                copy.wait_for_go()
                 return copy  # in the copy's runtime process
             reply["pid"] = made
         except Exception as e:  # a bad request must not end the template
@@ -204,10 +230,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read_all(fd: int) -> bytes:
-    chunks: List[bytes] = []
+def _read_once(fd: int) -> bytes:
     while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+        try:
+            return os.read(fd, 65536)
+        except InterruptedError:
+            continue
