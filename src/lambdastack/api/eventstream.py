@@ -21,7 +21,6 @@ from lambdastack.api.model import ServiceModel
 _PRELUDE = struct.Struct("!II")
 _CRC = struct.Struct("!I")
 _STRING_HEADER = 7
-CONTENT_TYPE = "application/vnd.amazon.eventstream"
 
 
 def encode_message(headers: list[tuple[str, str]], payload: bytes) -> bytes:

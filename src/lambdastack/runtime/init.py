@@ -84,7 +84,7 @@ class Init:
         self.started_ns = time.monotonic_ns()
         self.streams: Dict[int, rs.ResponseStream] = {}  # connection fd -> the response it streams
         self.stream: Optional[rs.ResponseStream] = None  # the current invocation's streamed response
-        self.stream_resume_at: Optional[float] = None  # when the bandwidth cap lets it be read again
+        self.stream_resume_at: Optional[float] = None  # when the bandwidth cap lets more of it go
 
     # -------------------------------------------------------------------------- main loop
 
@@ -122,7 +122,8 @@ class Init:
                 timeout = wait if timeout < 0 else min(timeout, wait)
                 if wait == 0.0:
                     self.stream_resume_at = None
-                    self._resume_stream()
+                    if self.stream is not None:
+                        self._stream_flush(self.stream)
                     continue
             for fd, events in poll(timeout):
                 handler = handlers.get(fd)
@@ -458,54 +459,85 @@ class Init:
         })
 
     def _stream_part(self, conn: Connection, part: BodyPart) -> None:
-        stream = self.streams.get(conn.sock.fileno())
+        fd = conn.sock.fileno()
+        stream = self.streams.get(fd)
         if stream is None:
             return
-        inv = stream.invocation
-        live = inv is not None and not inv.answered and not stream.dropped and inv is self.current
+        live = self._stream_live(stream)
         if live and part.data:
-            stream.take(len(part.data), time.monotonic())
+            stream.take(part.data, time.monotonic())
             if stream.too_large:
                 self._stream_too_large(stream)
                 return
-            self.send(protocol.STREAM_CHUNK, None, part.data)
-            self._pace(stream)
-        if not part.last:
+        if part.last:
+            del self.streams[fd]
+            if stream.dropped:
+                return  # answered 413 already; the connection is closing
+            if stream.refusal is not None:
+                self._reply(conn, *stream.refusal)
+                return
+            if not live:
+                self._stream_forget(stream)
+                self._reply(conn, 403, "Forbidden", {
+                    "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"})
+                return
+            stream.trailers = part.trailers
+        if live:
+            self._stream_flush(stream)
+
+    def _stream_live(self, stream: rs.ResponseStream) -> bool:
+        """Whether the stream still answers the invocation the runtime is working on."""
+        inv = stream.invocation
+        return inv is not None and not inv.answered and not stream.dropped and inv is self.current
+
+    def _stream_flush(self, stream: rs.ResponseStream) -> None:
+        """Relay what the bandwidth cap lets go; end the invocation once all of it went."""
+        if not self._stream_live(stream):
+            self._stream_forget(stream)
             return
-        del self.streams[conn.sock.fileno()]
+        data = stream.release(time.monotonic())
+        if data:
+            self.send(protocol.STREAM_CHUNK, None, data)
+        if stream.held:
+            self.stream_resume_at = stream.next_release_at()
+            self._set_paused(stream.conn, True)
+        elif stream.trailers is not None:
+            self._stream_end(stream)
+        elif len(self.channel_out) > CHANNEL_HIGH_WATER:
+            self._set_paused(stream.conn, True)  # the worker lags behind: hold the runtime back
+        else:
+            self._resume_stream()
+
+    def _stream_end(self, stream: rs.ResponseStream) -> None:
+        inv = stream.invocation
+        assert inv is not None and stream.trailers is not None
+        self._stream_forget(stream)
+        inv.answered = True
+        stream.conn.respond(202, "Accepted", ACCEPTED)
+        self._flush(stream.conn)
+        meta: Dict[str, Any] = {"request_id": inv.request_id, "duration_ns": time.monotonic_ns() - inv.delivered_ns}
+        error_type, body = rs.error_body(stream.trailers)
+        if error_type is not None:
+            meta["error_type"] = error_type
+        self.send(protocol.STREAM_END, meta, body)
+
+    def _stream_forget(self, stream: rs.ResponseStream) -> None:
+        """The stream is no longer the current one: nothing of it waits to be read or relayed."""
+        stream.held.clear()
         if self.stream is stream:
             self.stream = None
             self.stream_resume_at = None
-            self._set_paused(conn, False)
-        if stream.dropped:
-            return  # answered 413 already; the connection is closing
-        if stream.refusal is not None:
-            self._reply(conn, *stream.refusal)
-        elif not live:
-            self._reply(conn, 403, "Forbidden", {
-                "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"})
-        else:
-            assert inv is not None
-            inv.answered = True
-            conn.respond(202, "Accepted", ACCEPTED)
-            meta: Dict[str, Any] = {"request_id": inv.request_id,
-                                    "duration_ns": time.monotonic_ns() - inv.delivered_ns}
-            error_type, body = rs.error_body(part.trailers)
-            if error_type is not None:
-                meta["error_type"] = error_type
-            self.send(protocol.STREAM_END, meta, body)
+        self._set_paused(stream.conn, False)
 
     def _stream_too_large(self, stream: rs.ResponseStream) -> None:
         """Past Lambda's limit for streamed responses: refuse the rest, fail the invocation."""
         inv = stream.invocation
         assert inv is not None
+        self._stream_forget(stream)
         inv.answered = inv.failed = True
         stream.dropped = True
-        self.stream = None
-        self.stream_resume_at = None
         conn = stream.conn
         conn.closing = True  # the rest of the body is not read
-        self._set_paused(conn, False)
         self._reply(conn, 413, "Payload Too Large", {
             "errorMessage": "Exceeded maximum allowed payload size (%d bytes)." % rs.MAX_STREAM_BYTES,
             "errorType": "RequestEntityTooLarge"})
@@ -522,21 +554,14 @@ class Init:
         """
         stream = self.streams.pop(fd, None)
         if stream is not None and self.stream is stream:
+            stream.held.clear()
             self.stream = None
             self.stream_resume_at = None
 
-    def _pace(self, stream: rs.ResponseStream) -> None:
-        """Stop reading the stream while the worker lags behind or it is ahead of the bandwidth cap."""
-        resume_at = stream.resume_at(time.monotonic())
-        if resume_at is not None:
-            self.stream_resume_at = resume_at
-            self._set_paused(stream.conn, True)
-        elif len(self.channel_out) > CHANNEL_HIGH_WATER:
-            self._set_paused(stream.conn, True)
-
     def _resume_stream(self) -> None:
+        """Read the stream again, unless it is held back (by the cap, or the worker lagging behind)."""
         stream = self.stream
-        if (stream is not None and stream.conn.paused and self.stream_resume_at is None
+        if (stream is not None and stream.conn.paused and not stream.held
                 and len(self.channel_out) < CHANNEL_LOW_WATER):
             self._set_paused(stream.conn, False)
 

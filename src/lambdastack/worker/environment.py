@@ -30,6 +30,7 @@ Frame = tuple[int, dict[str, Any], bytes]
 # the init, then the runtime, are held back), below the low mark it is read again.
 EARLY_HIGH_WATER = 4 * 1024 * 1024
 EARLY_LOW_WATER = 1024 * 1024
+EARLY_MAX_FRAMES = 4096  # many small chunks count too
 
 
 class State(Enum):
@@ -183,7 +184,7 @@ class Environment:
         else:
             self._early.append(frame)
             self._early_bytes += len(frame[2])
-            if self._early_bytes > EARLY_HIGH_WATER:
+            if self._early_bytes > EARLY_HIGH_WATER or len(self._early) > EARLY_MAX_FRAMES:
                 self._pause_reading(True)
 
     def _on_channel_closed(self) -> None:
@@ -201,7 +202,8 @@ class Environment:
         if self._early:
             frame = self._early.pop(0)
             self._early_bytes -= len(frame[2])
-            if self._reading_paused and self._early_bytes < EARLY_LOW_WATER:
+            if (self._reading_paused and self._early_bytes < EARLY_LOW_WATER
+                    and len(self._early) < EARLY_MAX_FRAMES // 4):
                 self._pause_reading(False)
             return frame
         if self.death is not None:
