@@ -115,7 +115,8 @@ class ImageActivation:
         for pull_id, record in pulls.items():
             if self._stopped:
                 raise Cancelled()
-            self._finish(key, pull_id, *self._outcome(record))
+            with self.images.busy():  # until the root is referenced: no prune takes it before
+                self._finish(key, pull_id, *self._outcome(record))
         self.events.function_changed(*key)  # brings us back here once more: nothing left, journal gone
         self._prune(self._in_use)
 

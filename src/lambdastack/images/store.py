@@ -4,6 +4,11 @@ A root filesystem is named by the digest of the platform manifest it was unpacke
 so every function (and every environment) using the same image shares one read-only copy.
 It is unpacked into a temporary directory and renamed into place: a root under its final
 name is complete. Roots and blobs no function uses any more are removed by `prune`.
+
+Pulls and `prune` exclude each other: a caller holds `busy()` from its pull until the
+function that needs the root is committed (a root nothing references yet is not garbage),
+a prune asked for while anyone is busy does nothing (the last one busy prunes after), and
+a pull waits for a prune under way to end (it could remove a blob the pull just found).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +78,9 @@ class ImageStore:
         self.client = client
         self._lock = threading.Lock()
         self._unpacking: dict[str, threading.Lock] = {}
-        self._pinned: dict[str, int] = {}  # roots being made or handed out right now: never pruned
+        self._activity = threading.Condition()
+        self._busy = 0  # callers between the start of a pull and the commit of what it found
+        self._pruning = False
         self._stopping = False
 
     def stop(self) -> None:
@@ -84,6 +92,20 @@ class ImageStore:
 
     # ------------------------------------------------------------------ pull
 
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold off `prune` while pulling and recording what was pulled."""
+        with self._activity:
+            while self._pruning:
+                self._activity.wait()
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._activity:
+                self._busy -= 1
+                self._activity.notify_all()
+
     def pull(self, uri: str, architecture: str = "x86_64") -> PulledImage:
         """Resolve `uri`, fetch what is missing, unpack it once; raises ImageError."""
         try:
@@ -92,12 +114,9 @@ class ImageStore:
             raise errors.invalid(uri, "not an image reference of the form registry/repository:tag or @sha256:digest")
         image = self.client.resolve(ref, architecture)
         root_id = image.manifest_digest.split(":", 1)[1]
-        self._pin(root_id)
-        try:
+        with self.busy():
             if not self.root_path(root_id).is_dir():
                 self._materialize(image, root_id)
-        finally:
-            self._unpin(root_id)
         settings = image.settings
         return PulledImage(
             resolved_uri=ref.pinned(image.digest),
@@ -141,20 +160,25 @@ class ImageStore:
             raise
         log.info("unpacked %s into %s", image.reference, self.root_path(root_id))
 
-    def _pin(self, root_id: str) -> None:
-        with self._lock:
-            self._pinned[root_id] = self._pinned.get(root_id, 0) + 1
-
-    def _unpin(self, root_id: str) -> None:
-        with self._lock:
-            self._pinned[root_id] -= 1
-            if not self._pinned[root_id]:
-                del self._pinned[root_id]
-
     # ------------------------------------------------------------------ removal
 
     def prune(self, in_use: Callable[[str], bool]) -> list[str]:
-        """Remove every root (and the blobs only it used) for which `in_use(root id)` is false."""
+        """Remove every root (and the blobs only it used) for which `in_use(root id)` is false.
+
+        Does nothing while a pull is busy: returns the ids of the roots removed.
+        """
+        with self._activity:
+            if self._busy or self._pruning:
+                return []
+            self._pruning = True
+        try:
+            return self._prune(in_use)
+        finally:
+            with self._activity:
+                self._pruning = False
+                self._activity.notify_all()
+
+    def _prune(self, in_use: Callable[[str], bool]) -> list[str]:
         removed: list[str] = []
         if not self.roots.is_dir():
             return removed
@@ -162,18 +186,13 @@ class ImageStore:
         doomed_blobs: set[str] = set()
         for entry in sorted(self.roots.iterdir()):
             if entry.name.startswith(_TEMP_PREFIX):
-                with self._lock:
-                    busy = bool(self._pinned)
-                if not busy:
-                    _discard(entry)
+                _discard(entry)  # left by a pull that was cut off: none is under way now
                 continue
             if entry.name.endswith(_METADATA):
                 continue
             root_id = entry.name
             blobs = _blobs_of(self.roots / f"{root_id}{_METADATA}")
-            with self._lock:
-                pinned = root_id in self._pinned
-            if pinned or in_use(root_id):
+            if in_use(root_id):
                 kept_blobs |= blobs
                 continue
             doomed = self.roots / f"{_TEMP_PREFIX}rm-{root_id}"
