@@ -140,7 +140,8 @@ def notes(document: dict[str, Any]) -> list[str]:
             charged = ls["cgroup_charged_mb_per_environment"]
             out.append(f"idle: lambdastack {ls['environments']} environments for {ls['functions']} functions "
                        f"({ls['stopped_by']}), server {ls['server_pss_mb']:.1f} MB PSS, zygotes "
-                       f"{ls['zygotes_pss_mb']:.1f} MB PSS, cgroup-charged {charged:.1f} MB per environment")
+                       f"{ls['zygotes_pss_mb']:.1f} MB PSS, cgroup-charged {charged:.1f} MB per environment; "
+                       f"the server took {ls.get('server_stop_s', float('nan')):.1f} s to stop")
         if workload == "snapstart" and "initialization_types" in by_system.get("lambdastack", {}):
             out.append(f"snapstart: lambdastack environments reported AWS_LAMBDA_INITIALIZATION_TYPE "
                        f"{', '.join(by_system['lambdastack']['initialization_types'])}")

@@ -17,6 +17,7 @@ import platform
 import time
 from typing import Any
 
+from bench import loadgen
 from bench.common import NOOP, BenchServer, Invoker, percentile, write_result, zip_of
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
@@ -52,13 +53,7 @@ def run(cold: int, warm: int, clients: int, seconds: float, runtime: str) -> dic
         for name in names:
             lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler="app.handler",
                                 Code={"ZipFile": code})
-        cold_ms: list[float] = []
-        for name in names:
-            invoke = Invoker(server.port, name)
-            t0 = time.perf_counter()
-            invoke()
-            cold_ms.append((time.perf_counter() - t0) * 1000)
-            invoke.conn.close()
+        cold_ms = [loadgen.first_invocation_ms(server.port, name) for name in names]
 
         lam.create_function(FunctionName="warm", Runtime=runtime, Role=ROLE, Handler="app.handler",
                             Code={"ZipFile": code}, MemorySize=1769)

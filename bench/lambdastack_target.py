@@ -33,6 +33,7 @@ class LambdaStack(Target):
 
     def __init__(self) -> None:
         self.isolation = ""
+        self.last_stop_s = 0.0
 
     def version(self) -> str:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -46,9 +47,11 @@ class LambdaStack(Target):
             yield server
         finally:
             # Many environments take a while to shut down: give the server time before BenchServer kills it.
+            stopping = time.monotonic()
             server.proc.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.proc.wait(120)
+            self.last_stop_s = time.monotonic() - stopping
             server.close()
 
     def _create(self, server: BenchServer, name: str, source: str = NOOP, **config: Any) -> None:
@@ -147,7 +150,8 @@ class LambdaStack(Target):
                                              for p in procmem.cgroup_pids(c)])
                 per_env_mb = max(1.0, envs.pss_mb / created)
             time.sleep(3)  # idle environments are frozen after their invocation
-            return {**self._memory(server), "functions": created, "stopped_by": stopped_by}
+            figures = {**self._memory(server), "functions": created, "stopped_by": stopped_by}
+        return {**figures, "server_stop_s": self.last_stop_s}
 
     def _memory(self, server: BenchServer) -> dict[str, Any]:
         cgroups = [c for c in procmem.environment_cgroups(server.pid()) if procmem.cgroup_pids(c)]

@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from bench import loadgen
 from bench.common import NOOP, BenchServer, Invoker, percentile, write_result
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
@@ -123,13 +124,7 @@ def measure(server: BenchServer, kind: str, runtime: str, handler: str, code: by
     names = [f"{slug}-cold-{i}" for i in range(cold)]
     for name in names:
         create(name)
-    cold_ms: list[float] = []
-    for name in names:
-        invoke = Invoker(server.port, name)
-        t0 = time.perf_counter()
-        invoke()
-        cold_ms.append((time.perf_counter() - t0) * 1000)
-        invoke.conn.close()
+    cold_ms = [loadgen.first_invocation_ms(server.port, name) for name in names]
     create(f"{slug}-warm", MemorySize=1769)
     invoke = Invoker(server.port, f"{slug}-warm")
     for _ in range(100):

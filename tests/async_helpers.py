@@ -10,6 +10,18 @@ from typing import Any
 import requests
 from helpers import Server, stored_log, wait_for
 
+
+def send(lam: Any, name: str, event: Any, **params: Any) -> str:
+    """An Event invocation, accepted (202); its request id."""
+    r = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode(), **params)
+    assert r["StatusCode"] == 202
+    return str(r["ResponseMetadata"]["RequestId"])
+
+
+def collector_arn(lam: Any, name: str) -> str:
+    return str(lam.get_function_configuration(FunctionName=name)["FunctionArn"])
+
+
 # Prints one line per attempt: its request id and the time it started; fails when asked to.
 ATTEMPTS = """
 import json, os, sys, time

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import image_builder as ib
 import pytest
 from helpers import Server
 
@@ -31,6 +32,17 @@ def plain_lam(server: Server) -> Any:
     on `lam`) consumes it before the caller can.
     """
     return server.client()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ib.Registry]:
+    """A real OCI registry (Debian's docker-registry) on a free loopback port, per test module."""
+    missing = ib.tools_missing()
+    if missing:
+        pytest.skip(missing)
+    reg = ib.Registry(tmp_path_factory.mktemp("registry")).start()
+    yield reg
+    reg.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from async_helpers import ATTEMPTS, COLLECTOR, attempts, check_record, settled, wait_records
+from async_helpers import ATTEMPTS, COLLECTOR, attempts, check_record, send, settled, wait_records
 from helpers import REGION, Server, create_function, free_port, wait_for
 
 SCALE = 0.01
@@ -92,12 +92,6 @@ class Aws:
 @pytest.fixture(scope="module")
 def aws(moto_url: str) -> Aws:
     return Aws(moto_url)
-
-
-def send(lam: Any, name: str, event: Any) -> str:
-    r = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
-    assert r["StatusCode"] == 202
-    return str(r["ResponseMetadata"]["RequestId"])
 
 
 def failing(lam: Any, **config: Any) -> str:

@@ -6,7 +6,6 @@ attempt lasts 0.6 s, two minutes 1.2 s, and a maximum event age of 60 s lasts 0.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,9 @@ from async_helpers import (
     COLLECTOR,
     attempts,
     check_record,
+    collector_arn,
     function_view,
+    send,
     settled,
     wait_records,
 )
@@ -35,16 +36,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def lam(srv: Server) -> Any:
     return srv.client()
-
-
-def send(lam: Any, name: str, event: Any, **params: Any) -> str:
-    r = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode(), **params)
-    assert r["StatusCode"] == 202
-    return str(r["ResponseMetadata"]["RequestId"])
-
-
-def collector_arn(lam: Any, name: str) -> str:
-    return str(lam.get_function_configuration(FunctionName=name)["FunctionArn"])
 
 
 def test_function_errors_are_retried_twice_with_lambdas_spacing(srv: Server, lam: Any) -> None:

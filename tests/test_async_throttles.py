@@ -14,11 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from async_helpers import ATTEMPTS, COLLECTOR, check_record, function_view, wait_records
+from async_helpers import ATTEMPTS, COLLECTOR, check_record, collector_arn, function_view, send, wait_records
 from helpers import Server, create_function, wait_for
-
-# Concurrency limits (the admission of invocations) are what throttles here.
-pytest.importorskip("lambdastack.invoke.admission", reason="this lambdastack enforces no concurrency limits yet")
 
 SCALE = 0.01
 
@@ -33,16 +30,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def lam(srv: Server) -> Any:
     return srv.client()
-
-
-def send(lam: Any, name: str, event: Any) -> str:
-    r = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
-    assert r["StatusCode"] == 202
-    return str(r["ResponseMetadata"]["RequestId"])
-
-
-def collector_arn(lam: Any, name: str) -> str:
-    return str(lam.get_function_configuration(FunctionName=name)["FunctionArn"])
 
 
 def slot_taken(lam: Any, name: str) -> bool:

@@ -196,6 +196,54 @@ def test_reserved_and_user_environment_variables(lam: Any) -> None:
     assert r.result["cwd"] == "/var/task"
 
 
+FIRST_LOOK = '''
+import logging, os, sys
+
+def handler(event, context):
+    return {
+        "environ": sorted(os.environ),
+        "trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
+        "tmp": os.listdir("/tmp"),
+        "modules_from_outside_the_function": sorted(
+            name for name, module in list(sys.modules.items())
+            if (getattr(module, "__file__", None) or "").startswith(("/tmp", "/var/task"))
+            and name != "app"
+        ),
+        "sys_path": sys.path[:3],
+        "root_log_handlers": len(logging.getLogger().handlers),
+    }
+'''
+
+# What Lambda sets for a Python function (besides the function's own variables).
+LAMBDA_VARIABLES = {
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API", "AWS_REGION", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT", "LANG", "LD_LIBRARY_PATH", "PATH", "PYTHONPATH", "TZ",
+    # only where configured or traced
+    "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS",
+    "_AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_PORT",
+}
+
+
+def test_a_new_environment_starts_clean(lam: Any) -> None:
+    """The first invocation of new functions (served by environments built ahead of demand):
+    nothing of what ran before the function was known is left for it to see."""
+    for _ in range(4):
+        name = create_function(lam, FIRST_LOOK, Environment={"Variables": {"MINE": "1"}})
+        r = invoke(lam, name)
+        seen = r.result
+        assert set(seen["environ"]) - {"MINE"} <= LAMBDA_VARIABLES
+        assert "MINE" in seen["environ"]
+        assert seen["trace_id"] and seen["trace_id"].startswith("Root=1-")
+        assert "00000000" not in seen["trace_id"].split(";")[0].split("-")[2]
+        assert seen["tmp"] == []
+        assert seen["modules_from_outside_the_function"] == []
+        assert seen["sys_path"][0] == "/var/task"
+        assert seen["root_log_handlers"] == 1
+
+
 # -- handlers ----------------------------------------------------------------------------------
 
 

@@ -31,16 +31,6 @@ def lam(plain_lam: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ib.Registry]:
-    missing = ib.tools_missing()
-    if missing:
-        pytest.skip(missing)
-    reg = ib.Registry(tmp_path_factory.mktemp("registry")).start()
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture(scope="module")
 def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The conformance runtime in C, static: an image needs nothing else."""
     return fn.compile_c(fn.C, tmp_path_factory.mktemp("c"), static=True)

@@ -78,16 +78,6 @@ def lam(plain_lam: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ib.Registry]:
-    missing = ib.tools_missing()
-    if missing:
-        pytest.skip(missing)
-    reg = ib.Registry(tmp_path_factory.mktemp("registry")).start()
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture(scope="module")
 def static_image(registry: ib.Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
     workdir = tmp_path_factory.mktemp("static")
     binary = fn.compile_c(fn.C, workdir, static=True)

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,50 +23,15 @@ from typing import Any
 import pytest
 import runtimes_functions as fn
 from helpers import ROLE, invoke, make_zip, unique
+from init_process import InitProcess
 
 from lambdastack.runtime import protocol
 
 BASE = "/2018-06-01/runtime"
 MAX_RESPONSE = 6_291_556
 
-_LAUNCHER = """
-import os, socket, sys
-from lambdastack.runtime import init
-channel = socket.socket(fileno=int(sys.argv[1]))
-listener = socket.socket()
-listener.bind(("127.0.0.1", 0))
-listener.listen(16)
-print(listener.getsockname()[1], flush=True)
-pid = os.fork()
-if pid == 0:
-    os.execvp("sleep", ["sleep", "600"])  # stands in for the runtime process: the test is the runtime
-init.serve(channel, listener, pid)
-"""
-
-
-class InitUnderTest:
+class InitUnderTest(InitProcess):
     """A real init process; the test speaks to it as its worker and as its runtime."""
-
-    def __init__(self) -> None:
-        self.worker, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(theirs.fileno())],
-                                     pass_fds=[theirs.fileno()], stdout=subprocess.PIPE, start_new_session=True)
-        theirs.close()
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-        self.reader = protocol.FrameReader()
-        self.frames: list[protocol.Frame] = []
-        self.worker.settimeout(10)
-
-    def frame(self) -> protocol.Frame:
-        while not self.frames:
-            data = self.worker.recv(1 << 20)
-            assert data, "the init closed its channel"
-            self.frames += self.reader.feed(data)
-        return self.frames.pop(0)
-
-    def send(self, kind: int, meta: dict[str, Any], body: bytes = b"") -> None:
-        self.worker.sendall(protocol.encode(kind, meta, body))
 
     def http(self, method: str, path: str, body: bytes | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -103,20 +65,6 @@ class InitUnderTest:
         pending["thread"].join(10)
         reply: tuple[int, dict[str, str], bytes] = pending["reply"]
         return reply
-
-    def close(self) -> None:
-        self.worker.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(self.proc.pid, 9)  # the init, and the stand-in runtime it leaves behind
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 @pytest.fixture

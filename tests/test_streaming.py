@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +25,7 @@ import requests
 import streaming_functions as fn
 from botocore.eventstream import EventStreamBuffer
 from helpers import Server, create_function, invoke, stored_log, unique, wait_for
+from init_process import InitProcess
 
 from lambdastack.runtime import protocol
 
@@ -327,45 +325,18 @@ def test_a_caller_that_goes_away_does_not_stop_the_function(lam: Any, custom: st
 
 # ------------------------------------------------------------------------------ the init's limits
 
-_LAUNCHER = """
-import os, socket, sys
-from lambdastack.runtime import init, streaming
+_LIMITS = """
 streaming.MAX_STREAM_BYTES = int(sys.argv[2])
 streaming.UNCAPPED_BYTES = int(sys.argv[3])
 streaming.CAPPED_BYTES_PER_S = int(sys.argv[4])
-channel = socket.socket(fileno=int(sys.argv[1]))
-listener = socket.socket()
-listener.bind(("127.0.0.1", 0))
-listener.listen(16)
-print(listener.getsockname()[1], flush=True)
-pid = os.fork()
-if pid == 0:
-    os.execvp("sleep", ["sleep", "600"])  # stands in for the runtime process: the test is the runtime
-init.serve(channel, listener, pid)
 """
 
 
-class Init:
+class Init(InitProcess):
     """A real init with small streaming limits; the test is both its worker and its runtime."""
 
     def __init__(self, max_bytes: int, uncapped: int, rate: int) -> None:
-        self.worker, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(theirs.fileno()), str(max_bytes), str(uncapped), str(rate)],
-            pass_fds=[theirs.fileno()], stdout=subprocess.PIPE, start_new_session=True)
-        theirs.close()
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-        self.reader = protocol.FrameReader()
-        self.frames: list[protocol.Frame] = []
-        self.worker.settimeout(20)
-
-    def frame(self) -> protocol.Frame:
-        while not self.frames:
-            data = self.worker.recv(1 << 20)
-            assert data, "the init closed its channel"
-            self.frames += self.reader.feed(data)
-        return self.frames.pop(0)
+        super().__init__(_LIMITS, (str(max_bytes), str(uncapped), str(rate)), timeout=20)
 
     def invocation(self, request_id: str) -> None:
         """Park the runtime's `next` and hand it one event."""
@@ -400,16 +371,6 @@ class Init:
 
         self.writer = threading.Thread(target=run, daemon=True)
         self.writer.start()
-
-    def close(self) -> None:
-        self.worker.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 @pytest.fixture

@@ -39,6 +39,9 @@ class Settings:
     # Where SQS / SNS / EventBridge / S3 destinations and dead-letter queues are reached
     # (an AWS-compatible endpoint); None: boto3's own AWS endpoints.
     aws_endpoint_url: str | None = None
+    # The CPU wake-up latency (µs) asked of the kernel's PM QoS while invocations flow;
+    # None: ask nothing (see worker/cpu_latency.py).
+    cpu_latency_us: int | None = 0
 
     @property
     def base_url(self) -> str:

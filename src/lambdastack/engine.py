@@ -66,6 +66,7 @@ class Engine:
                 runtimes=dict(self.pythons),
                 exec_python=server_python().executable,
                 exec_binds={name: node.binds() for name, node in self.nodes.items()},
+                cpu_latency_us=settings.cpu_latency_us,
             ),
             self.cgroups,
             self.logs.append,
@@ -161,6 +162,7 @@ class Engine:
             "isolation": self.isolation_label,
             "runtimes": [*self.pythons, *self.nodes, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
+            "cpu_latency": self.worker.cpu_latency.status(),
         }
 
 

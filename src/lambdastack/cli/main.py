@@ -30,8 +30,18 @@ def _serve(args: argparse.Namespace) -> int:
         async_time_scale=args.async_time_scale,
         async_concurrency=args.async_concurrency,
         aws_endpoint_url=args.aws_endpoint_url,
+        cpu_latency_us=args.cpu_latency_us,
     )
     return serve(settings)
+
+
+def _latency(text: str) -> int | None:
+    if text == "off":
+        return None
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more microseconds, or off")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -102,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                        " of them, less if its reserved concurrency is lower)")
     serve.add_argument("--aws-endpoint-url", default=None,
                        help="AWS-compatible endpoint for SQS/SNS/EventBridge/S3 destinations and dead-letter queues")
+    serve.add_argument("--cpu-latency-us", type=_latency, default=0, metavar="US|off",
+                       help="while invocations flow (and 2 s after), ask the kernel (PM QoS, /dev/cpu_dma_latency) "
+                       "to keep CPUs in idle states that wake within this many microseconds; 0 (the default) keeps "
+                       "idle CPUs polling during traffic, off asks nothing")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -126,9 +126,7 @@ class AliasService:
     def list(
         self, ref: FunctionRef, *, version: str | None, marker: str | None, max_items: int | None
     ) -> dict[str, Any]:
-        after = pagination.decode(marker)
-        if after is not None and not isinstance(after, str):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        after = pagination.decode(marker, pagination.is_str)
         size = pagination.page_size(max_items)
         with self.deps.store.read() as tx:
             require_function(tx, ref)

@@ -92,9 +92,7 @@ class EventInvokeConfigService:
         self._changed(ref)
 
     def list(self, ref: FunctionRef, marker: str | None, max_items: int | None) -> dict[str, Any]:
-        after = pagination.decode(marker)
-        if after is not None and not isinstance(after, str):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        after = pagination.decode(marker, pagination.is_str)
         with self.deps.store.read() as tx:
             require_function(tx, ref)
         records = [r for r in self.configs.list(ref.account, ref.region, ref.name)

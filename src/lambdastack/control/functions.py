@@ -147,11 +147,10 @@ class FunctionService:
             if not all_versions:
                 raise errors.InvalidParameterValue("MasterRegion requires FunctionVersion=ALL.")
             return {"Functions": []}
-        after = pagination.decode(marker)
-        if after is not None and not (
-            isinstance(after, list) and len(after) == 2 and isinstance(after[0], str) and isinstance(after[1], int)
-        ):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        after = pagination.decode(
+            marker, lambda key: isinstance(key, list) and len(key) == 2
+            and isinstance(key[0], str) and isinstance(key[1], int),
+        )
         size = pagination.page_size(max_items)
         with self.deps.store.read() as tx:
             rows = tx.list_functions(

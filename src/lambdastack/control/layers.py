@@ -245,9 +245,7 @@ class LayerService:
         marker: str | None,
         max_items: int | None,
     ) -> dict[str, Any]:
-        after = pagination.decode(marker)
-        if after is not None and not isinstance(after, int):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        after = pagination.decode(marker, pagination.is_int)
         size = pagination.page_size(max_items)
         with self.deps.store.read() as tx:
             versions = tx.list_layer_versions(ref.account, ref.region, ref.name)
@@ -270,9 +268,7 @@ class LayerService:
         marker: str | None,
         max_items: int | None,
     ) -> dict[str, Any]:
-        after = pagination.decode(marker)
-        if after is not None and not isinstance(after, str):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        after = pagination.decode(marker, pagination.is_str)
         size = pagination.page_size(max_items)
         with self.deps.store.read() as tx:
             versions = tx.list_layer_versions(account, region)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,10 +25,23 @@ def encode(key: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode()
 
 
-def decode(marker: str | None) -> Any:
+def decode(marker: str | None, accepts: Callable[[Any], bool]) -> Any:
+    """The key in `marker` (None without one); a marker that is not ours, or whose key
+    `accepts` refuses, is Lambda's InvalidParameterValue."""
     if marker is None:
         return None
     try:
-        return orjson.loads(base64.urlsafe_b64decode(marker.encode()))
+        key = orjson.loads(base64.urlsafe_b64decode(marker.encode()))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+    if key is not None and not accepts(key):
+        raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+    return key
+
+
+def is_str(key: Any) -> bool:
+    return isinstance(key, str)
+
+
+def is_int(key: Any) -> bool:
+    return isinstance(key, int)

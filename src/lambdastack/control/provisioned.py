@@ -15,7 +15,7 @@ from lambdastack.control import limits
 from lambdastack.control.common import Deps, function_not_found, require_function
 from lambdastack.control.configuration import timestamp
 from lambdastack.control.names import FunctionRef, function_arn, is_version
-from lambdastack.control.pagination import decode, encode, page_size
+from lambdastack.control.pagination import decode, encode, is_str, page_size
 from lambdastack.store.records import LATEST, ProvisionedConcurrencyRecord
 
 # (account, region, function, qualifier, requested) -> (allocated and ready, last error or None)
@@ -82,7 +82,7 @@ class ProvisionedConcurrencyService:
         with self.deps.store.read() as tx:
             require_function(tx, ref)
             records = tx.list_provisioned(ref.account, ref.region, ref.name)
-        after = decode(marker)
+        after = decode(marker, is_str)
         ordered = sorted(records, key=lambda r: r.qualifier)
         if after is not None:
             ordered = [r for r in ordered if r.qualifier > after]

@@ -62,9 +62,7 @@ class VersionService:
         return configuration.render(record.config, record.version)
 
     def list(self, ref: FunctionRef, marker: str | None, max_items: int | None) -> dict[str, Any]:
-        after = pagination.decode(marker)
-        if after is not None and not isinstance(after, int):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        after = pagination.decode(marker, pagination.is_int)
         size = pagination.page_size(max_items)
         with self.deps.store.read() as tx:
             require_function(tx, ref)

@@ -143,9 +143,7 @@ class DeploymentService:
     def list(
         self, account: str, region: str, *, function_name: str | None, marker: str | None, max_items: int | None
     ) -> dict[str, Any]:
-        before = pagination.decode(marker)
-        if before is not None and not (isinstance(before, list) and len(before) == 2):
-            raise errors.InvalidParameterValue(f"Invalid marker: {marker}")
+        before = pagination.decode(marker, lambda key: isinstance(key, list) and len(key) == 2)
         name = parse_function_name(function_name, account, region).name if function_name else None
         size = pagination.page_size(max_items)
         with self.store.read() as tx:

@@ -32,6 +32,8 @@ from lambdastack.runtime.httpserver import BadRequest, BodyPart, Connection, Req
 
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_REQUEST_BODY = 8 * 1024 * 1024
+# Larger reads would take a fresh mmap (and munmap) for every message; large bodies take a few reads.
+RECV_SIZE = 64 * 1024
 PREFIX = "/2018-06-01/runtime/"
 ACCEPTED = b'{"status":"OK"}'
 # A streamed response is not read further while this much waits to go to the worker.
@@ -165,7 +167,7 @@ class Init:
 
     def _read_channel(self) -> None:
         try:
-            data = self.channel.recv(1 << 20)
+            data = self.channel.recv(RECV_SIZE)
         except BlockingIOError:
             return
         except OSError:
@@ -229,7 +231,7 @@ class Init:
     def _serve(self, conn: Connection, events: int) -> None:
         if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
             try:
-                data = conn.sock.recv(1 << 20)
+                data = conn.sock.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 data = None
             except OSError:

@@ -250,9 +250,13 @@ def loopback_up() -> None:
 
 
 def set_limits(limits: Dict[str, int]) -> None:
-    """Apply rlimits, e.g. {"NOFILE": 1024, "CORE": 0, "DATA": bytes}."""
+    """Lower rlimits to e.g. {"NOFILE": 1024, "CORE": 0, "DATA": bytes}."""
     for name, value in limits.items():
-        resource.setrlimit(getattr(resource, "RLIMIT_" + name), (value, value))
+        which = getattr(resource, "RLIMIT_" + name)
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)  # never raise a limit: the caller may be unprivileged
+        resource.setrlimit(which, (value, value))
 
 
 def become_function(uid: Optional[int], gid: Optional[int], seccomp_bpf: Optional[bytes]) -> None:

@@ -36,9 +36,9 @@ import os
 import signal
 import socket
 import traceback
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Union
 
-from lambdastack.runtime import extensions, init
+from lambdastack.runtime import extensions, init, init_rehearsal
 from lambdastack.sandbox import jail, libc
 
 RUNTIME_API_PORT = 9001
@@ -52,10 +52,15 @@ class CopyRuntime:
         self.request = request
         self.go_fd = go_fd  # -1: restore at once
 
-    def wait_for_go(self) -> None:
-        """Block until the worker takes this copy into service (or exit if it never will)."""
+    def wait_for_go(self, rehearse: Optional[Callable[[], None]] = None) -> None:
+        """Block until the worker takes this copy into service (or exit if it never will).
+
+        A copy made ahead of demand first `rehearse`s its runtime's part in an invocation.
+        """
         if self.go_fd < 0:
             return
+        if rehearse is not None:
+            rehearse()
         try:
             go = os.read(self.go_fd, 1)
         finally:
@@ -178,14 +183,20 @@ def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int
         "functionVersion": env.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
         "handler": env.get("_HANDLER", ""),
     }, 0)
+    if go_fd >= 0:
+        init_rehearsal.rehearse()  # made ahead of demand: nothing waits for this copy yet
     init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid, registry, set())
     os._exit(0)
 
 
-def serve_copies(control_fd: int, seccomp_bpf: Optional[bytes], ready: Dict[str, Any]) -> CopyRuntime:
+def serve_copies(
+    control_fd: int, seccomp_bpf: Optional[bytes], ready: Dict[str, Any],
+    rehearse: Optional[Callable[[], None]] = None,
+) -> CopyRuntime:
     """Report the template ready, then make copies until the worker goes away.
 
     Returns only in a copy's runtime process; the template itself exits with the worker.
+    `rehearse` is the runtime's rehearsal of an invocation (see runtime/python/rehearsal.py).
     """
     control = socket.socket(fileno=control_fd)
     server = _Server(control, seccomp_bpf)
@@ -209,7 +220,7 @@ def serve_copies(control_fd: int, seccomp_bpf: Optional[bytes], ready: Dict[str,
             made = server.make(request, fds)
             if isinstance(made, CopyRuntime):
                 copy = made
-                copy.wait_for_go()
+                copy.wait_for_go(rehearse)
                 return copy  # in the copy's runtime process
             reply["pid"] = made
         except Exception as e:  # a bad request must not end the template

@@ -28,7 +28,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from lambdastack.runtime import extensions, init, protocol
+from lambdastack.runtime import extensions, init, init_rehearsal, protocol
 from lambdastack.sandbox import jail, libc, seccomp
 from lambdastack.sandbox import snapshot as copies
 
@@ -43,6 +43,7 @@ class Zygote:
         self.seccomp_bpf: Optional[bytes] = None
         self.template_bpf: Optional[bytes] = None  # a SnapStart template's (seccomp.TEMPLATE_ALLOWED)
         self.pidns_fd = -1
+        self.rehearse: Optional[Callable[[], None]] = None  # see runtime/python/rehearsal.py
 
     # ------------------------------------------------------------------ start-up
 
@@ -55,6 +56,8 @@ class Zygote:
             hook = getattr(mod, "preload", None)
             if callable(hook):
                 hook()
+        if self.config.get("rehearsal"):
+            self.rehearse = importlib.import_module(self.config["rehearsal"]).rehearse
         try:
             self.seccomp_bpf = seccomp.compile_filter()
             self.template_bpf = seccomp.compile_filter(template=True)
@@ -212,6 +215,8 @@ class Zygote:
         if control_fd >= 0:
             os.close(control_fd)
         channel = socket.socket(fileno=channel_fd)
+        if spec.get("prebuilt"):
+            init_rehearsal.rehearse()  # while nothing waits for this environment
         assignment = self._receive_assignment(channel, int(spec["tmp_mb"]))
         env = assignment["env"]
         env["AWS_LAMBDA_RUNTIME_API"] = api
@@ -282,23 +287,30 @@ class Zygote:
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
+        ids = spec.get("ids") or {}
         if control_fd >= 0:
             go_fd, control_fd = jail.keep_only_fds([go_fd, control_fd])
         else:
             [go_fd] = jail.keep_only_fds([go_fd])
+            # Not a SnapStart template: drop everything now, while (in a pre-built
+            # environment) no invocation is waiting for it.
+            jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
+            if spec.get("prebuilt") and self.rehearse is not None:
+                self.rehearse()  # while nothing waits for this environment
+                os.environ.clear()  # the zygote's: the function's own replace them
         assignment = json.loads(_read_all(go_fd))
         os.close(go_fd)
         env = assignment["env"]
         os.chdir(assignment.get("cwd") or env.get("LAMBDA_TASK_ROOT") or "/")
-        jail.set_limits(assignment.get("rlimits") or {})
-        ids = spec.get("ids") or {}
+        jail.set_limits(assignment.get("rlimits") or {})  # only lowers limits: allowed unprivileged
         runtime = assignment["runtime"]
         snapshot = None
-        if runtime.get("template") and control_fd >= 0 and self.mode != "process":
-            jail.become_template(ids.get("uid"), ids.get("gid"), self.template_bpf)
-            snapshot = self._snapshot_callback(control_fd)
-        else:
-            jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
+        if control_fd >= 0:
+            if runtime.get("template") and self.mode != "process":
+                jail.become_template(ids.get("uid"), ids.get("gid"), self.template_bpf)
+                snapshot = self._snapshot_callback(control_fd)
+            else:
+                jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
         os.environ.clear()
         os.environ.update(env)
         if runtime["kind"] == "python":
@@ -315,10 +327,10 @@ class Zygote:
         (The module is imported with the zygote: inside the environment, lambdastack's own
         files are out of reach.)
         """
-        seccomp_bpf = self.seccomp_bpf
+        seccomp_bpf, rehearse = self.seccomp_bpf, self.rehearse
 
         def snapshot(ready: Dict[str, Any]) -> None:
-            copies.serve_copies(control_fd, seccomp_bpf, ready)  # returns in each copy
+            copies.serve_copies(control_fd, seccomp_bpf, ready, rehearse)  # returns in each copy
 
         return snapshot
 

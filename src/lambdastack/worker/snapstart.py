@@ -269,8 +269,8 @@ class SnapStart:
             worker.memory.release(spec.memory_mb)
             worker._room.set()
             raise
-        self._refill(template)
         env = copy.env
+        worker.refill_later(env, lambda: self._refill(template))  # not beside this cold start
         env.memory_mb = spec.memory_mb
         today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         env.assigned(spec.key, f"{today}/[{spec.version}]{env.id}", worker._stray_output(spec))  # restore starts

@@ -29,6 +29,7 @@ from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
 from lambdastack.worker import logformat
 from lambdastack.worker.capacity import MemoryBudget, ScalingLimiter, default_memory_budget_mb
+from lambdastack.worker.cpu_latency import CpuLatency
 from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem, host_argv
 from lambdastack.worker.environment import Environment, EnvironmentDied, State
 from lambdastack.worker.envvars import function_environment
@@ -88,6 +89,7 @@ class WorkerConfig:
     scaling_per_10s: int = 1000  # new environments per function per 10 seconds, as on Lambda
     memory_budget_mb: int | None = None  # sum of live environments' MemorySize; None: host memory less a reserve
     capacity_wait_s: float = 2.0  # how long an invocation waits for room before it is throttled
+    cpu_latency_us: int | None = 0  # PM QoS wake-up latency while invocations flow (None: no request)
 
 
 class Worker:
@@ -106,6 +108,10 @@ class Worker:
         # Environments built ahead of demand, per zygote, each with its channel not yet attached.
         self._prebuilt: dict[str, list[tuple[Environment, socket.socket]]] = {}
         self._refilling: set[str] = set()
+        # Pre-built environments taken into service whose replacement waits until they have
+        # answered their first invocation (or failed): building one beside a cold start would
+        # take CPU and the kernel's mount locks from it.
+        self._owed_refills: dict[Environment, Callable[[], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.scaling = ScalingLimiter(config.scaling_per_10s)
@@ -114,6 +120,8 @@ class Worker:
         self._provisioning: set[str] = set()  # pools whose provisioned environments are being made
         self._drop_to_function_user = self._function_user_applies()
         self.snapstart = SnapStart(self)
+        self.cpu_latency = CpuLatency(config.cpu_latency_us)
+        self._cpu_latency_task: asyncio.Task[None] | None = None
 
     def _function_user_applies(self) -> bool:
         """Whether functions run as their own unprivileged user (a root server drops to it).
@@ -142,9 +150,19 @@ class Worker:
         self._reaper = asyncio.create_task(self._reap_idle())
         if self.config.freeze_idle:
             self._freezer = asyncio.create_task(self._freeze_idle())
+        self._cpu_latency_task = asyncio.create_task(self._release_cpu_latency())
+
+    async def _release_cpu_latency(self) -> None:
+        """Give the CPU wake-up latency request back once invocations stop (see cpu_latency.py)."""
+        while True:
+            await asyncio.sleep(self.cpu_latency.hold_s / 4)
+            self.cpu_latency.release_if_idle()
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._cpu_latency_task is not None:
+            self._cpu_latency_task.cancel()
+        self.cpu_latency.close()
         if self._reaper is not None:
             self._reaper.cancel()
         if self._freezer is not None:
@@ -273,6 +291,7 @@ class Worker:
                     pool.discard(env)
                     pool.provisioning_error = "FUNCTION_ERROR_INIT_FAILURE"
                     return
+                self._settle_refill(env)
                 env.take_output()
                 env.provisioned = True
                 env.state = State.IDLE
@@ -307,6 +326,7 @@ class Worker:
                 "bind_own_python": True,
                 "binds": [*await asyncio.to_thread(sdk_binds, interpreter), *runtime_package_binds()],
                 "preload": ["lambdastack.runtime.python.bootstrap"],
+                "rehearsal": "lambdastack.runtime.python.rehearsal",
             }
         else:
             executable = self.config.exec_python or Path(os.path.realpath(sys.executable))
@@ -404,6 +424,7 @@ class Worker:
         return env, ours
 
     def _environment_gone(self, env: Environment) -> None:
+        self._settle_refill(env)
         if env.memory_mb:
             self.memory.release(env.memory_mb)
             env.memory_mb = 0
@@ -496,7 +517,7 @@ class Worker:
 
     async def _build_blank(self, zygote: ZygoteClient) -> None:
         try:
-            env, channel = await self._start(zygote, BLANK_MEMORY_MB, {"tmp_mb": BLANK_TMP_MB})
+            env, channel = await self._start(zygote, BLANK_MEMORY_MB, {"tmp_mb": BLANK_TMP_MB, "prebuilt": True})
         except EnvironmentStartError as e:
             log.warning("could not pre-build an environment for %s: %s", zygote.name, e)
             return
@@ -524,11 +545,12 @@ class Worker:
         zygote = self.zygotes[name]
         while ready:
             env, channel = ready.pop()
-            self._spawn_refill(zygote)
             if env.death is not None:
                 channel.close()
+                self._spawn_refill(zygote)
                 continue
             env.prebuilt = True
+            self.refill_later(env, lambda: self._spawn_refill(zygote))
             try:
                 if env.cgroup is not None:
                     env.cgroup.set_memory(spec.memory_mb)
@@ -537,10 +559,21 @@ class Worker:
             except (OSError, EnvironmentStartError) as e:
                 log.info("a pre-built environment could not be taken into service: %s", e)
                 env.kill("assignment failed")
+                self._settle_refill(env)
                 continue
             return env
         self._spawn_refill(zygote)
         return None
+
+    def refill_later(self, env: Environment, refill: Callable[[], None]) -> None:
+        """Call `refill` (to replace `env`, taken from environments made ahead of demand) once
+        `env` has answered its first invocation, or failed."""
+        self._owed_refills[env] = refill
+
+    def _settle_refill(self, env: Environment) -> None:
+        refill = self._owed_refills.pop(env, None)
+        if refill is not None:
+            refill()
 
     def _spawn_refill(self, zygote: ZygoteClient) -> None:
         if self.config.prebuilt > 0 and self.config.isolation == "namespaces" and not self._stopping:
@@ -589,6 +622,16 @@ class Worker:
 
     async def _initialize(self, env: Environment, spec: EnvironmentSpec, timeout: float) -> _InitFailure | None:
         """Wait for the runtime's first `next`. None when init succeeded."""
+        try:
+            failure = await self._await_init(env, spec, timeout)
+        except BaseException:
+            self._settle_refill(env)
+            raise
+        if failure is not None:
+            self._settle_refill(env)
+        return failure
+
+    async def _await_init(self, env: Environment, spec: EnvironmentSpec, timeout: float) -> _InitFailure | None:
         started = env.created
         try:
             kind, meta, body = await env.next_frame(timeout)
@@ -624,6 +667,7 @@ class Worker:
     # ------------------------------------------------------------------ invoke
 
     async def invoke(self, spec: EnvironmentSpec, inv: Invocation) -> InvokeOutcome:
+        self.cpu_latency.touch()
         pool = self._pool(spec)
         env = pool.take_idle()
         init_ms: float | None = None
@@ -639,6 +683,7 @@ class Worker:
         try:
             return await self._run(env, spec, inv, init_ms, preamble, restore_ms)
         finally:
+            self._settle_refill(env)
             if env.state is State.DEAD:
                 pool.discard(env)
                 if env.provisioned and pool.provisioned_target:

@@ -60,7 +60,8 @@ function main(handler) {
     });
   }
 
-  async function iterateStreaming() {
+  /** The next event, with its request id set as the one logs belong to. */
+  async function nextInvocation() {
     let invocation;
     try {
       invocation = await client.next();
@@ -71,6 +72,11 @@ function main(handler) {
     const { body, headers } = invocation;
     const id = headers['lambda-runtime-aws-request-id'];
     setInvocation(id, headers['lambda-runtime-aws-tenant-id']);
+    return { body, headers, id };
+  }
+
+  async function iterateStreaming() {
+    const { body, headers, id } = await nextInvocation();
     failOnCrash(id);
     setBeforeExit(() => {});
     const { stream, done, fail } = createResponseStream(client, id, highWaterMark(handler));
@@ -89,16 +95,7 @@ function main(handler) {
   }
 
   async function iterate() {
-    let invocation;
-    try {
-      invocation = await client.next();
-    } catch (error) {
-      console.log(`Unexpected Top Level Error: ${error.toString()}`);
-      process.exit(1);
-    }
-    const { body, headers } = invocation;
-    const id = headers['lambda-runtime-aws-request-id'];
-    setInvocation(id, headers['lambda-runtime-aws-tenant-id']);
+    const { body, headers, id } = await nextInvocation();
     const [callback, context, markCompleted] = callbackContext(client, id, scheduleNext);
     try {
       failOnCrash(id);
