@@ -251,6 +251,10 @@ class Init:
                         self._stream_part(conn, request)
                     else:
                         self._route(conn, request)
+        if conn is self.parked and self.pending is None and not conn.writing and not conn.closing:
+            # A runtime that sent its result and its `next` in one write (pipelining) would only
+            # wake to read the 202 and wait again: the 202 goes out with its next event.
+            return
         self._flush(conn)
 
     def _flush(self, conn: Connection) -> None:

@@ -47,24 +47,45 @@ def encode(kind: int, meta: Optional[Dict[str, Any]] = None, body: bytes = b"") 
     return HEADER.pack(kind, len(raw), len(body)) + raw + body
 
 
+class FrameTooLarge(ValueError):
+    """A frame's header announces more than the reader accepts."""
+
+    def __init__(self, kind: int, meta_len: int, body_len: int) -> None:
+        super().__init__("frame %s with %d bytes of meta and %d of body" % (NAMES.get(kind, kind), meta_len, body_len))
+        self.kind = kind
+        self.body_len = body_len
+
+
 class FrameReader:
-    """Incremental decoder: feed bytes, get whole frames."""
+    """Incremental decoder: feed bytes, get whole frames.
 
-    __slots__ = ("_buf",)
+    `loads` decodes the meta; `max_meta` and `max_body` (None: no limit) bound what one
+    frame may announce, checked on its header: past them `feed` raises FrameTooLarge.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_buf", "_loads", "_max_body", "_max_meta")
+
+    def __init__(self, loads: Any = json.loads, max_meta: Optional[int] = None,
+                 max_body: Optional[int] = None) -> None:
         self._buf = bytearray()
+        self._loads = loads
+        self._max_meta = max_meta
+        self._max_body = max_body
 
     def feed(self, data: bytes) -> List[Frame]:
         self._buf += data
         frames: List[Frame] = []
         buf = self._buf
+        loads = self._loads
         while len(buf) >= HEADER.size:
             kind, meta_len, body_len = HEADER.unpack_from(buf)
+            if ((self._max_meta is not None and meta_len > self._max_meta)
+                    or (self._max_body is not None and body_len > self._max_body)):
+                raise FrameTooLarge(kind, meta_len, body_len)
             end = HEADER.size + meta_len + body_len
             if len(buf) < end:
                 break
-            meta = json.loads(bytes(buf[HEADER.size:HEADER.size + meta_len])) if meta_len else {}
+            meta = loads(bytes(buf[HEADER.size:HEADER.size + meta_len])) if meta_len else {}
             body = bytes(buf[HEADER.size + meta_len:end])
             del buf[:end]
             frames.append((kind, meta, body))

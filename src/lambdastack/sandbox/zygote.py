@@ -146,16 +146,18 @@ class Zygote:
 
     def spawn(self, spec: Dict[str, Any], fds: List[int]) -> int:
         if len(fds) not in (2, 3):
-            raise ValueError("a spawn request carries two descriptors (channel, log), and a SnapStart "
-                             "template's a third (its control socket)")
+            raise ValueError("a spawn request carries two descriptors (channel, log), and a third: a SnapStart "
+                             "template's control socket, or the runtime's own channel to the worker")
         namespaced = self.mode != "process"
         if namespaced:
             libc.unshare(libc.CLONE_NEWPID)  # our next child is PID 1 of a new namespace
         pid = os.fork()
         if pid == 0:
             channel_fd, log_fd = fds[:2]
+            third = fds[2] if len(fds) > 2 else -1
+            runtime_fd, control_fd = (third, -1) if spec.get("runtime_channel") else (-1, third)
             try:
-                self._environment(spec, channel_fd, log_fd, fds[2] if len(fds) > 2 else -1)
+                self._environment(spec, channel_fd, log_fd, control_fd, runtime_fd)
             except BaseException:
                 try:
                     os.write(channel_fd, protocol.encode(protocol.SETUP_ERROR, {"error": traceback.format_exc()}))
@@ -166,7 +168,8 @@ class Zygote:
             libc.setns(self.pidns_fd, libc.CLONE_NEWPID)  # and the one after that is ours again
         return pid
 
-    def _environment(self, spec: Dict[str, Any], channel_fd: int, log_fd: int, control_fd: int = -1) -> None:
+    def _environment(self, spec: Dict[str, Any], channel_fd: int, log_fd: int, control_fd: int = -1,
+                     runtime_fd: int = -1) -> None:
         """PID 1 of the new environment (still privileged until `become_init`).
 
         The environment is built before it needs to know its function, which arrives as an
@@ -176,7 +179,9 @@ class Zygote:
         service in a fraction of a millisecond.
 
         A SnapStart template (see sandbox/snapshot.py) also gets `control_fd`, which only its
-        runtime keeps.
+        runtime keeps. Other environments may get `runtime_fd`, a socket to the worker that the
+        built-in Python runtime uses instead of the Runtime API when nothing else in the
+        environment needs the init in between (see runtime/python/channel_client.py).
         """
         jail.die_with_parent()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -204,7 +209,7 @@ class Zygote:
         if runtime_pid == 0:
             code = 127
             try:
-                self._runtime(spec, go_r, log_fd, control_fd)
+                self._runtime(spec, go_r, log_fd, control_fd, runtime_fd)
             except SystemExit as e:  # the function called sys.exit(): exit with its status
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             except BaseException:
@@ -227,6 +232,10 @@ class Zygote:
         paths = _extensions() if self.mode != "process" and not template else []
         extension_pids = {self._start_extension(path, spec, assignment, log_fd) for path in paths}
         os.close(log_fd)
+        if runtime_fd >= 0:
+            # Events go straight to a built-in Python runtime when no extension needs to see them.
+            assignment["runtime"]["channel"] = assignment["runtime"]["kind"] == "python" and not extension_pids
+            os.close(runtime_fd)
         _write_all(go_w, json.dumps(assignment).encode())
         os.close(go_w)
         channel_fd, listen_fd = jail.keep_only_fds([channel.detach(), listener.detach()])
@@ -279,7 +288,8 @@ class Zygote:
                 os.close(fd)
         return meta
 
-    def _runtime(self, spec: Dict[str, Any], go_fd: int, log_fd: int, control_fd: int = -1) -> None:
+    def _runtime(self, spec: Dict[str, Any], go_fd: int, log_fd: int, control_fd: int = -1,
+                 runtime_fd: int = -1) -> None:
         """The runtime process: the function's code runs here, once PID 1 says what it is."""
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
@@ -291,7 +301,11 @@ class Zygote:
         if control_fd >= 0:
             go_fd, control_fd = jail.keep_only_fds([go_fd, control_fd])
         else:
-            [go_fd] = jail.keep_only_fds([go_fd])
+            if runtime_fd >= 0:
+                go_fd, runtime_fd = jail.keep_only_fds([go_fd, runtime_fd])
+                os.set_inheritable(runtime_fd, False)  # the function's own children never get it
+            else:
+                [go_fd] = jail.keep_only_fds([go_fd])
             # Not a SnapStart template: drop everything now, while (in a pre-built
             # environment) no invocation is waiting for it.
             jail.become_function(ids.get("uid"), ids.get("gid"), self.seccomp_bpf)
@@ -304,6 +318,9 @@ class Zygote:
         os.chdir(assignment.get("cwd") or env.get("LAMBDA_TASK_ROOT") or "/")
         jail.set_limits(assignment.get("rlimits") or {})  # only lowers limits: allowed unprivileged
         runtime = assignment["runtime"]
+        if runtime_fd >= 0 and not runtime.get("channel"):
+            os.close(runtime_fd)  # the worker sees it closed: events go through the init
+            runtime_fd = -1
         snapshot = None
         if control_fd >= 0:
             if runtime.get("template") and self.mode != "process":
@@ -316,7 +333,7 @@ class Zygote:
         if runtime["kind"] == "python":
             from lambdastack.runtime.python import bootstrap
 
-            bootstrap.main(runtime.get("handler"), snapshot=snapshot)
+            bootstrap.main(runtime.get("handler"), snapshot=snapshot, channel_fd=runtime_fd)
         else:
             argv = runtime["argv"]
             os.execve(argv[0], argv, env)

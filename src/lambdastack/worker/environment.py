@@ -1,7 +1,11 @@
 """One execution environment, as its worker sees it.
 
 The worker talks to the environment's init over a stream socket (protocol frames) and
-reads the function's output from a pipe. It owns the environment's cgroup: it freezes the
+reads the function's output from a pipe. A built-in Python runtime with no extension beside
+it takes its events on a second socket, straight from the worker (READY on it says so; see
+runtime/python/channel_client.py): the init then only reports the runtime's exit, which is
+held back until the runtime's socket is closed, so that what the runtime sent before it
+exited is read first. It owns the environment's cgroup: it freezes the
 environment between invocations, thaws it for the next, measures its memory, and kills it
 (the whole cgroup) on timeout, on a crash, or when it is no longer wanted.
 """
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -21,6 +26,7 @@ import orjson
 
 from lambdastack.runtime import protocol
 from lambdastack.sandbox.cgroups import EnvCgroup
+from lambdastack.worker import runtime_frames
 
 log = logging.getLogger("lambdastack.worker")
 
@@ -31,6 +37,9 @@ Frame = tuple[int, dict[str, Any], bytes]
 EARLY_HIGH_WATER = 4 * 1024 * 1024
 EARLY_LOW_WATER = 1024 * 1024
 EARLY_MAX_FRAMES = 4096  # many small chunks count too
+# How long the runtime's exit waits for its socket to close (a child of the function's that
+# inherited it could keep it open).
+EXIT_HOLD_S = 0.1
 
 
 class State(Enum):
@@ -66,6 +75,35 @@ class _Channel(asyncio.Protocol):
         self.env._on_channel_closed()
 
 
+class _RuntimeChannel(_Channel):
+    """The runtime's own socket: checked frames (see runtime_frames); its READY makes it the way in."""
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        self.reader = runtime_frames.reader()
+
+    def data_received(self, data: bytes) -> None:
+        env = self.env
+        try:
+            try:
+                frames = [runtime_frames.checked(frame) for frame in self.reader.feed(data)]
+            except protocol.FrameTooLarge as e:
+                env._on_frame(runtime_frames.too_large(e))
+                env.kill("its result was too large")
+                return
+        except (runtime_frames.ProtocolViolation, ValueError) as e:
+            log.warning("environment %s: the runtime broke the protocol (%s)", env.id, e)
+            env.kill("the runtime broke the protocol")
+            return
+        for frame in frames:
+            if frame[0] == protocol.READY:
+                env.direct = True
+            env._on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.env._on_runtime_channel_closed()
+
+
 class Environment:
     def __init__(
         self,
@@ -97,6 +135,12 @@ class Environment:
         self.freeze_when_quiescent = False
         self.init_ns: int | None = None
         self._channel: _Channel | None = None
+        self.runtime_channel_socket: socket.socket | None = None  # attached with the init's channel
+        self._runtime_channel: _RuntimeChannel | None = None
+        self._runtime_open = False  # its socket is open: the runtime's exit waits for it to close
+        self.direct = False  # events go to the runtime's own socket
+        self._held_exit: Frame | None = None
+        self._held_exit_timer: asyncio.TimerHandle | None = None
         self._log_fd: int | None = None
         self._output = bytearray()
         self._waiter: asyncio.Future[Frame] | None = None
@@ -119,6 +163,11 @@ class Environment:
         self._loop.add_reader(log_fd, self._read_output)
 
     async def attach_channel(self, channel_sock: Any) -> None:
+        runtime_sock, self.runtime_channel_socket = self.runtime_channel_socket, None
+        if runtime_sock is not None:  # first: an exit the init reports must find it open
+            self._runtime_open = True
+            _, runtime = await self._loop.create_unix_connection(lambda: _RuntimeChannel(self), sock=runtime_sock)
+            self._runtime_channel = runtime
         _, proto = await self._loop.create_unix_connection(lambda: _Channel(self), sock=channel_sock)
         self._channel = proto
 
@@ -169,6 +218,11 @@ class Environment:
     # -------------------------------------------------------------------- frames
 
     def _on_frame(self, frame: Frame) -> None:
+        if frame[0] == protocol.EXITED and self._runtime_open and self._held_exit is None:
+            # The runtime's last frames may still be on its own socket: they go first.
+            self._held_exit = frame
+            self._held_exit_timer = self._loop.call_later(EXIT_HOLD_S, self._release_exit)
+            return
         if frame[0] == protocol.IDLE:
             # The runtime and every extension wait for their next event (after the last invocation?).
             self.quiescent = frame[1].get("request_id") == self.last_request_id
@@ -188,7 +242,21 @@ class Environment:
                 self._pause_reading(True)
 
     def _on_channel_closed(self) -> None:
+        self._release_exit()
         self._fail(EnvironmentDied("the environment's init exited"))
+
+    def _on_runtime_channel_closed(self) -> None:
+        self._runtime_open = False
+        self._release_exit()
+
+    def _release_exit(self) -> None:
+        frame, self._held_exit = self._held_exit, None
+        if self._held_exit_timer is not None:
+            self._held_exit_timer.cancel()
+            self._held_exit_timer = None
+        if frame is not None:
+            self._runtime_open = False  # what came on it was read; the exit is next
+            self._on_frame(frame)
 
     def _fail(self, error: EnvironmentDied) -> None:
         if self.death is None:
@@ -235,7 +303,13 @@ class Environment:
             self.quiescent = self.extensions == 0
             self.last_request_id = meta["request_id"] if meta else ""
         raw = orjson.dumps(meta) if meta else b""  # the same JSON protocol.encode writes, faster
-        self._channel.transport.write(protocol.HEADER.pack(kind, len(raw), len(body)) + raw + body)
+        channel = self._channel
+        if self.direct and kind == protocol.INVOKE:
+            if not self._runtime_open or self._runtime_channel is None or self._runtime_channel.transport is None:
+                raise EnvironmentDied("the runtime is gone")
+            channel = self._runtime_channel
+        assert channel.transport is not None
+        channel.transport.write(protocol.HEADER.pack(kind, len(raw), len(body)) + raw + body)
 
     # -------------------------------------------------------------------- control
 
@@ -308,6 +382,15 @@ class Environment:
             self._on_killed(self)
         if self._channel is not None and self._channel.transport is not None:
             self._channel.transport.close()
+        runtime, self._runtime_channel = self._runtime_channel, None
+        if runtime is not None and runtime.transport is not None:
+            runtime.transport.close()
+        if self.runtime_channel_socket is not None:
+            self.runtime_channel_socket.close()
+            self.runtime_channel_socket = None
+        if self._held_exit_timer is not None:
+            self._held_exit_timer.cancel()
+            self._held_exit_timer = None
         if self._log_fd is not None:
             self._loop.remove_reader(self._log_fd)
             with contextlib.suppress(OSError):

@@ -407,20 +407,34 @@ class Worker:
         if ids:
             request["ids"] = ids
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The runtime's own channel (see runtime/python/channel_client.py); not for SnapStart
+        # templates and copies, whose extra descriptors are their own.
+        own_fds = bool(extra_fds) or cgroups_by_fd
+        runtime_pair = None if own_fds else socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if runtime_pair is not None:
+            request = dict(request, runtime_channel=True)
+            fds = [runtime_pair[1].fileno()]
         log_r, log_w = os.pipe()
         try:
             env.pid = await zygote.spawn(request, theirs.fileno(), log_w, fds)
         except Exception as e:
             ours.close()
+            if runtime_pair is not None:
+                runtime_pair[0].close()
             os.close(log_r)
             env.kill("could not be created")
             raise EnvironmentStartError(f"could not create an environment: {e}")
         finally:
             theirs.close()
+            if runtime_pair is not None:
+                runtime_pair[1].close()
             os.close(log_w)
             for fd in opened:
                 os.close(fd)
         env.attach_log(log_r)
+        if runtime_pair is not None:
+            runtime_pair[0].setblocking(False)
+            env.runtime_channel_socket = runtime_pair[0]
         return env, ours
 
     def _environment_gone(self, env: Environment) -> None:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import socket
 import sys
 from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from . import logs, snapstart
+from .channel_client import ChannelClient
 from .client import RuntimeApiError, RuntimeClient
 from .config import RuntimeConfig
 from .errors import FaultException, error_from_exception, make_error
 from .handler import Handler, load_handler
-from .invoke import ErrorLogger, Invoker
+from .invoke import Client, ErrorLogger, Invoker
 from .marshalling import JsonEncoder
 
 # Standard modules that the code above imports lazily on its first use; loading them in the
@@ -59,7 +61,7 @@ def _set_sys_path(config: RuntimeConfig) -> None:
 
 
 def _init(
-    config: RuntimeConfig, client: RuntimeClient, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any
+    config: RuntimeConfig, client: Client, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any
 ) -> Handler:
     """Run the function's init code; on failure log and report the error, then exit(1)."""
     try:
@@ -76,7 +78,7 @@ def _init(
 
 
 def _report_hook_failure(
-    client: RuntimeClient, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, error_type: str, status: int
+    client: Client, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, error_type: str, status: int
 ) -> NoReturn:
     error, _ = error_from_exception(sys.exc_info())  # type: ignore[arg-type]
     log_error(error, sink)
@@ -85,7 +87,7 @@ def _report_hook_failure(
 
 
 def _snapshot_and_restore(
-    client: RuntimeClient, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, snapshot: Snapshot
+    client: Client, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, snapshot: Snapshot
 ) -> None:
     """SnapStart: the step between init and the first event.
 
@@ -110,10 +112,11 @@ def _snapshot_and_restore(
                              snapstart.AFTER_RESTORE_EXIT)
 
 
-def main(handler: Optional[str] = None, snapshot: Optional[Snapshot] = None) -> NoReturn:
+def main(handler: Optional[str] = None, snapshot: Optional[Snapshot] = None, channel_fd: int = -1) -> NoReturn:
     """Run the runtime in this process: init, then events until the environment ends.
 
     With `snapshot` (a SnapStart template) the process is copied once its init is done.
+    With `channel_fd` events come as frames straight from the worker (see channel_client).
     """
     config = RuntimeConfig.from_environ(handler)
     _set_sys_path(config)
@@ -121,7 +124,11 @@ def main(handler: Optional[str] = None, snapshot: Optional[Snapshot] = None) -> 
         sys.stdout = logs.Unbuffered(sys.stdout)
     if sys.stderr is not None:
         sys.stderr = logs.Unbuffered(sys.stderr)
-    client = RuntimeClient(config.api_address)
+    client: Client
+    if channel_fd >= 0:
+        client = ChannelClient(socket.socket(fileno=channel_fd), config.api_address)
+    else:
+        client = RuntimeClient(config.api_address)
     encoder = JsonEncoder(config.ensure_ascii)
     sink = logs.create_log_sink()
     sink.__enter__()

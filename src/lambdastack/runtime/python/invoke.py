@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, NoReturn, Optional
+from typing import Any, Callable, Dict, NoReturn, Optional, Union
 
 from . import logs
+from .channel_client import ChannelClient
 from .client import Invocation, RuntimeClient
 from .context import LambdaContext
 from .errors import LAMBDA_CONTEXT_UNMARSHAL_ERROR, FaultException, error_from_exception, error_from_fault
@@ -15,6 +16,7 @@ from .handler import Handler
 from .marshalling import JsonEncoder, decode_event, encode_result
 
 ErrorLogger = Callable[[Dict[str, Any], Any], None]
+Client = Union[RuntimeClient, ChannelClient]  # HTTP to the init, or frames straight to the worker
 
 
 def _parse_json_header(value: str, name: str) -> Any:
@@ -36,7 +38,7 @@ class Invoker(object):
     """Runs the handler for each event and reports the outcome to the Runtime API."""
 
     def __init__(
-        self, client: RuntimeClient, handler: Handler, encoder: JsonEncoder, log_error: ErrorLogger, log_sink: Any
+        self, client: Client, handler: Handler, encoder: JsonEncoder, log_error: ErrorLogger, log_sink: Any
     ) -> None:
         self.client = client
         self.handler = handler
