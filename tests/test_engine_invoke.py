@@ -207,7 +207,7 @@ def handler(event, context):
         "modules_from_outside_the_function": sorted(
             name for name, module in list(sys.modules.items())
             if (getattr(module, "__file__", None) or "").startswith(("/tmp", "/var/task"))
-            and name != "app"
+            and name != "app" and not name.startswith("lambdastack")  # the runtime's own (a checkout in /tmp)
         ),
         "sys_path": sys.path[:3],
         "root_log_handlers": len(logging.getLogger().handlers),

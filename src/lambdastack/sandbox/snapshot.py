@@ -52,7 +52,7 @@ class CopyRuntime:
         self.request = request
         self.go_fd = go_fd  # -1: restore at once
 
-    def wait_for_go(self, rehearse: Optional[Callable[[], None]] = None) -> None:
+    def wait_for_go(self, rehearse: Optional[Callable[[], object]] = None) -> None:
         """Block until the worker takes this copy into service (or exit if it never will).
 
         A copy made ahead of demand first `rehearse`s its runtime's part in an invocation.
@@ -191,7 +191,7 @@ def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int
 
 def serve_copies(
     control_fd: int, seccomp_bpf: Optional[bytes], ready: Dict[str, Any],
-    rehearse: Optional[Callable[[], None]] = None,
+    rehearse: Optional[Callable[[], object]] = None,
 ) -> CopyRuntime:
     """Report the template ready, then make copies until the worker goes away.
 

@@ -43,7 +43,7 @@ class Zygote:
         self.seccomp_bpf: Optional[bytes] = None
         self.template_bpf: Optional[bytes] = None  # a SnapStart template's (seccomp.TEMPLATE_ALLOWED)
         self.pidns_fd = -1
-        self.rehearse: Optional[Callable[[], None]] = None  # see runtime/python/rehearsal.py
+        self.rehearse: Optional[Callable[[], object]] = None  # see runtime/python/rehearsal.py
 
     # ------------------------------------------------------------------ start-up
 

@@ -841,8 +841,12 @@ class Worker:
         timed_out = False
         try:
             env.send(protocol.INVOKE, meta, inv.payload)
-            remaining = max(0.0, deadline_ms / 1000 - time.time())
-            kind, rmeta, body = await env.next_frame(remaining)
+            while True:
+                remaining = max(0.0, deadline_ms / 1000 - time.time())
+                kind, rmeta, body = await env.next_frame(remaining)
+                # A late answer to an earlier event (a runtime that answered on its own first) is not this one's.
+                if kind not in (protocol.RESPONSE, protocol.ERROR) or rmeta.get("request_id", rid) in (rid, ""):
+                    break
             if kind == protocol.STREAM_START:
                 kind, rmeta, body = await follow_stream(env, rmeta, inv.sink, deadline_ms)
         except TimeoutError:

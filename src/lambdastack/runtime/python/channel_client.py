@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from lambdastack.runtime import protocol
 
@@ -31,6 +31,7 @@ class ChannelClient(object):
         self.address = address  # the Runtime API the init serves (for messages)
         self._sock = sock
         self._frames = protocol.FrameReader()
+        self._waiting: List[protocol.Frame] = []  # read along with an earlier one
         self._ready_sent = False
         self._delivered_ns = 0
 
@@ -84,10 +85,12 @@ class ChannelClient(object):
 
     def _receive(self) -> Invocation:
         while True:
-            for kind, meta, body in self._frames.feed(self._read()):
+            while self._waiting:
+                kind, meta, body = self._waiting.pop(0)
                 if kind == protocol.INVOKE:
                     self._delivered_ns = time.monotonic_ns()
                     return _invocation(meta, body)
+            self._waiting = self._frames.feed(self._read())
 
     def _read(self) -> bytes:
         try:

@@ -4,7 +4,8 @@ A forked process pays for the first run of every code path: each page of the zyg
 it writes to (reference counts, the interpreter's inline caches) is copied on that first
 write. An environment built ahead of demand has time to spare before its function is
 known, so its runtime process runs the steps of `bootstrap.main` and of one invocation on
-stand-ins first (a no-op handler, a canned Runtime API exchange over a socket pair) and
+stand-ins first (a no-op handler, a canned Runtime API exchange over a socket pair, and the
+same over frames, as a runtime with a socket of its own to the worker takes its events) and
 takes those copies then, instead of during a cold start.
 
 The rehearsal leaves no state that the real start-up reads: no environment variable, no
@@ -19,7 +20,10 @@ import socket
 import sys
 from typing import Any, Dict
 
+from lambdastack.runtime import protocol
+
 from . import bootstrap, logs
+from .channel_client import ChannelClient
 from .client import RuntimeClient
 from .config import RuntimeConfig
 from .invoke import Invoker
@@ -40,6 +44,12 @@ _EVENT_HEAD = (
     b"Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0\r\n"
     b"Content-Length: 2\r\n\r\n{}"
 )
+_EVENT_FRAME = protocol.encode(protocol.INVOKE, {
+    "request_id": "00000000-0000-0000-0000-000000000000", "deadline_ms": 1900000000000,
+    "invoked_arn": "arn:aws:lambda:us-east-1:000000000000:function:f",
+    "trace_id": "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0",
+    "content_type": "application/json",
+}, b"{}")
 _ACCEPTED = (
     b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n"
     b'{"status":"OK"}\n'
@@ -80,10 +90,11 @@ def _remove_tree(folder: str) -> None:
     os.rmdir(folder)
 
 
-def rehearse() -> None:
-    """Run the start-up and one invocation on stand-ins; never raises."""
+def rehearse() -> bool:
+    """Run the start-up and one invocation on stand-ins; never raises. Whether all of it ran."""
     trace = os.environ.get("_X_AMZN_TRACE_ID")
     ours, theirs = socket.socketpair()
+    ours.settimeout(1.0)
     try:
         config = RuntimeConfig(_ENVIRON)
         bootstrap.lambda_sys_path(config.task_root, config.runtime_dir, list(sys.path))
@@ -95,8 +106,10 @@ def rehearse() -> None:
         theirs.sendall(_EVENT_HEAD + _ACCEPTED + _EVENT_HEAD)
         invoker = Invoker(client, _handler, encoder, lambda error, sink: None, None)
         invoker.handle(client.next())
+        _rehearse_channel(encoder)  # the way in of a runtime with a socket of its own
+        return True
     except Exception:
-        pass  # a rehearsal that fails costs only what it would have saved
+        return False  # a rehearsal that fails costs only what it would have saved
     finally:
         ours.close()
         theirs.close()
@@ -106,3 +119,15 @@ def rehearse() -> None:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         else:
             os.environ["_X_AMZN_TRACE_ID"] = trace
+
+
+def _rehearse_channel(encoder: JsonEncoder) -> None:
+    ours, theirs = socket.socketpair()
+    ours.settimeout(1.0)  # a rehearsal that goes wrong must not hold the environment up
+    try:
+        theirs.sendall(_EVENT_FRAME + _EVENT_FRAME)
+        client = ChannelClient(ours, _ENVIRON["AWS_LAMBDA_RUNTIME_API"])
+        Invoker(client, _handler, encoder, lambda error, sink: None, None).handle(client.next())
+    finally:
+        ours.close()
+        theirs.close()
