@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import signal
 
 import requests
@@ -29,3 +30,17 @@ def test_sigint_and_sigterm_stop_cleanly(private_server) -> None:  # type: ignor
         assert srv.proc is not None
         srv.proc.send_signal(sig)
         assert srv.proc.wait(15) == 0
+
+
+def test_the_server_raises_its_open_file_limit_to_the_hard_limit(private_server) -> None:  # type: ignore[no-untyped-def]
+    """Thousands of environments need more descriptors than a usual soft limit of 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    expected = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, expected), hard))
+    try:
+        srv = private_server()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open(f"/proc/{srv.pid}/limits") as f:
+        line = next(line for line in f if line.startswith("Max open files"))
+    assert int(line.split()[3]) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import Generator
 
@@ -18,6 +19,7 @@ def serve(settings: Settings) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    _raise_open_file_limit()
     app = build_app(settings)
     config = uvicorn.Config(
         app,
@@ -35,6 +37,18 @@ def serve(settings: Settings) -> int:
     server = _Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _raise_open_file_limit() -> None:
+    """Up to the hard limit: each environment holds three descriptors here (its init's channel,
+    its runtime's and its output), and a host's usual soft limit of 1,024 would cap a server
+    at a few hundred environments."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class _Server(uvicorn.Server):
