@@ -17,8 +17,10 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,57 @@ class Registry:
         digest = head.headers["Docker-Content-Digest"]
         r = requests.delete(f"http://{self.host}/v2/{repository}/manifests/{digest}", auth=auth, timeout=10)
         assert r.status_code == 202, r.text
+
+
+class HoldingProxy:
+    """An HTTP proxy in front of a registry: the first request for a manifest goes through, later
+    ones wait until `release()` (to change the registry between a function's creation and its pull)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.released = threading.Event()
+        self._manifests = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy._forward(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> HoldingProxy:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def release(self) -> None:
+        self.released.set()
+
+    def stop(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
+        if "/manifests/" in handler.path:
+            with self._lock:
+                self._manifests += 1
+                first = self._manifests == 1
+            if not first:
+                self.released.wait(30)
+        sent = {k: v for k, v in handler.headers.items() if k.lower() in ("accept", "authorization")}
+        r = requests.get(f"http://{self.upstream}{handler.path}", headers=sent, timeout=30)
+        handler.send_response(r.status_code)
+        for name in ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate"):
+            if name in r.headers:
+                handler.send_header(name, r.headers[name])
+        handler.send_header("Content-Length", str(len(r.content)))
+        handler.end_headers()
+        handler.wfile.write(r.content)
 
 
 # ------------------------------------------------------------------------------ layers

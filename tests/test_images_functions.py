@@ -126,15 +126,32 @@ def test_invoking_a_pending_function_is_a_conflict(lam: Any) -> None:
     lam.delete_function(FunctionName=name)
 
 
-def test_a_missing_image_fails_the_function(lam: Any, registry: ib.Registry) -> None:
+def test_a_missing_image_is_refused_and_nothing_is_created(lam: Any, registry: ib.Registry) -> None:
     uri = f"{registry.host}/app/never-pushed:v1"
-    name = create(lam, uri)
-    with pytest.raises(botocore.exceptions.WaiterError):
-        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    config = lam.get_function_configuration(FunctionName=name)
+    name = unique("img")
+    assert error_of(lam.create_function, FunctionName=name, Role=ROLE, PackageType="Image",
+                    Code={"ImageUri": uri}) == (
+        "InvalidParameterValueException", f"Source image {uri} does not exist. Provide a valid source image.", 400)
+    assert error_of(lam.get_function, FunctionName=name)[0] == "ResourceNotFoundException"
+
+
+def test_an_image_deleted_before_its_pull_fails_the_function(
+    lam: Any, registry: ib.Registry, bootstrap: bytes, tmp_path: Path
+) -> None:
+    """The registry had it when the function was created, not when it was pulled."""
+    uri = push_static(registry, bootstrap, tmp_path, "app/short-lived", "v1", "gone")
+    proxy = ib.HoldingProxy(registry.host).start()  # lets CreateFunction's look through, holds the pull's
+    try:
+        proxied = uri.replace(registry.host, proxy.host)
+        name = create(lam, proxied)
+        registry.delete_tag("app/short-lived", "v1")
+        proxy.release()
+        config = wait_settled(lam, name)
+    finally:
+        proxy.stop()
     assert (config["State"], config["StateReasonCode"]) == ("Failed", "ImageDeleted"), config
     assert (config["LastUpdateStatus"], config["LastUpdateStatusReasonCode"]) == ("Failed", "ImageDeleted")
-    assert config["StateReason"].startswith(f"Source image {uri} does not exist."), config["StateReason"]
+    assert config["StateReason"].startswith(f"Source image {proxied} does not exist."), config["StateReason"]
     code, message, status = error_of(lam.invoke, FunctionName=name, Payload=b"{}")
     assert (code, status) == ("ResourceConflictException", 409)
     assert message.endswith("state: Failed")
@@ -166,15 +183,17 @@ def test_a_tag_follows_pushes_a_digest_does_not(
     assert marker_of(lam, by_digest) == "first"
 
 
-def test_a_failed_update_keeps_the_running_image(
+def test_an_update_to_a_missing_image_is_refused_and_the_function_keeps_its_own(
     lam: Any, registry: ib.Registry, bootstrap: bytes, tmp_path: Path
 ) -> None:
     name = create(lam, push_static(registry, bootstrap, tmp_path, "app/kept", "v1", "kept"))
-    wait_settled(lam, name)
-    lam.update_function_code(FunctionName=name, ImageUri=f"{registry.host}/app/kept:not-there")
+    before = wait_settled(lam, name)
+    missing = f"{registry.host}/app/kept:not-there"
+    assert error_of(lam.update_function_code, FunctionName=name, ImageUri=missing) == (
+        "InvalidParameterValueException", f"Source image {missing} does not exist. Provide a valid source image.", 400)
     config = wait_settled(lam, name)
-    assert (config["State"], config["LastUpdateStatus"], config["LastUpdateStatusReasonCode"]) == (
-        "Active", "Failed", "ImageDeleted")
+    assert (config["State"], config["LastUpdateStatus"], config["RevisionId"]) == (
+        "Active", "Successful", before["RevisionId"])
     assert marker_of(lam, name) == "kept"
 
 
@@ -197,8 +216,8 @@ def test_an_index_resolves_to_the_functions_architecture(
 # ------------------------------------------------------------------ Lambda's rules on the request
 
 
-def test_refused_combinations(lam: Any, registry: ib.Registry) -> None:
-    uri = f"{registry.host}/app/whatever:v1"
+def test_refused_combinations(lam: Any, registry: ib.Registry, bootstrap: bytes, tmp_path: Path) -> None:
+    uri = push_static(registry, bootstrap, tmp_path, "app/whatever", "v1", "whatever")
     base = {"FunctionName": unique("img"), "Role": ROLE, "PackageType": "Image", "Code": {"ImageUri": uri}}
     not_for_images = "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image."
     for extra in ({"Runtime": "python3.12"}, {"Handler": "app.handler"},
@@ -221,7 +240,7 @@ def test_refused_combinations(lam: Any, registry: ib.Registry) -> None:
         "InvalidParameterValueException",
         "Please don't provide ImageUri when updating a function with packageType Zip.", 400)
     name = create(lam, uri)
-    wait_settled(lam, name)  # fails (never pushed); the rules below hold all the same
+    wait_settled(lam, name)
     assert error_of(lam.update_function_code, FunctionName=name, ZipFile=fn_zip()) == (
         "InvalidParameterValueException", "Please provide ImageUri when updating a function with packageType Image.",
         400)

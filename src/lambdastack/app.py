@@ -62,8 +62,10 @@ def build_app(settings: Settings) -> LambdaApi:
     control_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")
     deps = control.deps
     engine = Engine(settings, deps.store, deps.code, deps.events)
+    image_store = ImageStore(images_folder(settings.data_dir), RegistryClient(credentials.lookup))
+    deps.image_exists = image_store.exists
     image_activation = ImageActivation(
-        deps.store, deps.events, ImageStore(images_folder(settings.data_dir), RegistryClient(credentials.lookup)),
+        deps.store, deps.events, image_store,
         unsupported=IMAGES_NEED_NAMESPACES if engine.isolation == "process" else None,
     )
     control.provisioned.status_of = engine.provisioned_status

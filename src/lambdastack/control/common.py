@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lambdastack import errors
@@ -22,6 +23,8 @@ class Deps:
     states: States
     signer: CodeUrlSigner
     account_concurrency: int = 1000
+    # False only when a registry says an image reference names nothing (set where images are pulled).
+    image_exists: Callable[[str], bool] | None = None
 
     def release_code(self, sha256_hex: str) -> None:
         """Remove a code package once no version uses it any more."""

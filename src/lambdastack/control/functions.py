@@ -73,6 +73,8 @@ class FunctionService:
             )
             if tx.get_function(ref.account, ref.region, ref.name) is not None:
                 raise errors.ResourceConflict(f"Function already exist: {ref.name}")
+        if image_uri is not None:
+            images.require_existing(self.deps.image_exists, image_uri)
         pull_id = ""
         if image_uri is not None:
             code, pull_id = images.pending_code(image_uri)
@@ -214,6 +216,7 @@ class FunctionService:
         The function keeps running (and referencing) the image it has until the new one
         is ready.
         """
+        images.require_existing(self.deps.image_exists, uri)
         code, pull_id = images.pending_code(uri)
         with self.deps.store.transaction() as tx:
             fn = require_function(tx, ref)

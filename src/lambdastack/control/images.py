@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from lambdastack import errors
@@ -64,6 +65,17 @@ def requested_uri(code: dict[str, Any], action: str) -> str:
     except InvalidReference:
         raise errors.InvalidParameterValue(f"Source image {uri} is not valid. Provide a valid source image.")
     return str(uri)
+
+
+def require_existing(exists: Callable[[str], bool] | None, uri: str) -> None:
+    """Lambda refuses an image its registry does not have, before it accepts the request.
+
+    Only a registry's own "no such manifest" refuses it here; a registry that cannot be
+    reached or refuses access is found out by the pull, which fails the function with its
+    reason code.
+    """
+    if exists is not None and not exists(uri):
+        raise errors.InvalidParameterValue(f"Source image {uri} does not exist. Provide a valid source image.")
 
 
 def pending_code(uri: str) -> tuple[CodeRef, str]:

@@ -135,9 +135,17 @@ class RegistryClient:
             raise errors.invalid(str(ref), f"the image is for {settings.get('os')}, not linux")
         return ResolvedImage(ref, resolved_digest, digest, body, config_digest, config, tuple(layers))
 
-    def _manifest(self, ref: ImageReference, reference: str) -> tuple[bytes, str, str]:
+    def exists(self, ref: ImageReference, timeout: float = 2.0) -> bool:
+        """False only if the registry answers that `ref` names no manifest (never pushed, or deleted)."""
+        try:
+            self._manifest(ref, ref.reference, timeout)
+        except errors.ImageError as e:
+            return e.code != errors.IMAGE_DELETED
+        return True
+
+    def _manifest(self, ref: ImageReference, reference: str, timeout: float | None = None) -> tuple[bytes, str, str]:
         accept = ", ".join((*INDEXES, *MANIFESTS))
-        with self._get(ref, f"/manifests/{reference}", {"Accept": accept}) as response:
+        with self._get(ref, f"/manifests/{reference}", {"Accept": accept}, timeout) as response:
             body = _read_limited(response, MANIFEST_MAX_BYTES, ref, "manifest")
         digest = sha256_digest(body)
         if DIGEST.match(reference) and digest != reference:
@@ -163,7 +171,7 @@ class RegistryClient:
         with self._lock:
             return self._auth.setdefault((ref.host, ref.repository), _Auth())
 
-    def _get(self, ref: ImageReference, path: str, headers: dict[str, str]) -> _Response:
+    def _get(self, ref: ImageReference, path: str, headers: dict[str, str], timeout: float | None = None) -> _Response:
         url = f"{ref.base_url}/v2/{ref.repository}{path}"
         state = self._state(ref)
         for attempt in range(2):
@@ -171,7 +179,9 @@ class RegistryClient:
             if state.header:
                 sent["Authorization"] = state.header
             try:
-                response = self._http.send(self._http.build_request("GET", url, headers=sent), stream=True)
+                request = self._http.build_request("GET", url, headers=sent,
+                                                   timeout=timeout if timeout is not None else self._http.timeout)
+                response = self._http.send(request, stream=True)
             except httpx.HTTPError as e:
                 raise errors.unreachable(str(ref), f"{type(e).__name__}: {e}")
             if response.status_code == 401 and attempt == 0:

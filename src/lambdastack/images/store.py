@@ -92,6 +92,13 @@ class ImageStore:
 
     # ------------------------------------------------------------------ pull
 
+    def exists(self, uri: str) -> bool:
+        """False only if the image's registry says `uri` names nothing (see RegistryClient.exists)."""
+        try:
+            return self.client.exists(ImageReference.parse(uri))
+        except InvalidReference:
+            return True  # not for us to say: the request's own checks refuse it
+
     @contextmanager
     def busy(self) -> Iterator[None]:
         """Hold off `prune` while pulling and recording what was pulled."""
