@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -294,6 +295,47 @@ def test_basic_auth_registry(private_server: Any, tmp_path: Path, bootstrap: byt
         name = create(client, uri)
         assert wait_settled(client, name)["State"] == "Active"
         assert marker_of(client, name) == "private"
+    finally:
+        locked.stop()
+
+
+HELPER = """#!/bin/sh
+# A credential helper speaking docker-credential-helpers' protocol: `get`, the registry on stdin.
+read -r server
+echo "$server" >> "$(dirname "$0")/asked"
+if [ "$1" = get ] && [ "$server" = "%s" ]; then
+  echo '{"ServerURL": "%s", "Username": "puller", "Secret": "s3cret"}'
+else
+  echo "credentials not found in native keychain"
+  exit 1
+fi
+"""
+
+
+def test_credential_helpers(private_server: Any, tmp_path: Path, bootstrap: bytes) -> None:
+    """`credHelpers` and `credsStore`, as `docker login` leaves them with a helper installed."""
+    if ib.tools_missing():
+        pytest.skip(ib.tools_missing())
+    locked = ib.Registry(tmp_path / "locked", users={"puller": "s3cret"}).start()
+    try:
+        uri = locked.push(static_layout(tmp_path / "layout", bootstrap, "helped").write(), "team/helped", "v1",
+                          user="puller")
+        helpers = tmp_path / "bin"
+        helpers.mkdir()
+        helper = helpers / "docker-credential-test"
+        helper.write_text(HELPER % (locked.host, locked.host))
+        helper.chmod(0o755)
+        path = f"{helpers}:{os.environ.get('PATH', '')}"
+        for config in ({"credHelpers": {locked.host: "test"}}, {"credsStore": "test", "auths": {locked.host: {}}}):
+            docker_config = tmp_path / f"docker-{len(config)}"
+            docker_config.mkdir()
+            (docker_config / "config.json").write_text(json.dumps(config))
+            (helpers / "asked").unlink(missing_ok=True)
+            client = private_server(env={"DOCKER_CONFIG": str(docker_config), "PATH": path}).client()
+            name = create(client, uri)
+            assert wait_settled(client, name)["State"] == "Active", config
+            assert marker_of(client, name) == "helped"
+            assert locked.host in (helpers / "asked").read_text().split()
     finally:
         locked.stop()
 
