@@ -21,7 +21,7 @@ def lam(plain_lam: Any) -> Any:
 
 
 ABUSER = r'''
-import json, os, struct, time
+import json, os, socket, struct, time
 
 def sockets():
     found = []
@@ -47,6 +47,11 @@ def handler(event, context):
     what = event["do"]
     if what == "count":
         return len(sockets())
+    if what == "family":  # a socket pair to the worker, not a TCP connection to the Runtime API
+        s = socket.socket(fileno=os.dup(fd))
+        family = s.family.name
+        s.close()
+        return family
     if what == "underbill":  # answers by itself, claiming it took no time at all
         time.sleep(0.3)
         os.write(fd, frame(RESPONSE, {"request_id": context.aws_request_id, "content_type": "application/json",
@@ -81,6 +86,7 @@ def abuser(lam: Any) -> str:
 
 def test_the_runtime_has_one_socket_and_the_function_works_through_it(lam: Any, abuser: str) -> None:
     assert invoke_ok(lam, abuser, {"do": "count"}) == 1
+    assert invoke_ok(lam, abuser, {"do": "family"}) == "AF_UNIX"
     assert invoke_ok(lam, abuser, {"do": "nothing"}) == "ok"
 
 
@@ -133,3 +139,23 @@ def test_the_rehearsal_of_a_pre_built_environment_runs_both_ways_in(tmp_path: An
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           cwd=tmp_path)
     assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+def test_a_snapstart_copy_takes_its_events_on_a_socket_of_its_own(lam: Any, server: Any) -> None:
+    """A copy of a SnapStart version's template gets its own socket too, and the same checks."""
+    import requests
+
+    runtime = "python3.12"
+    if runtime not in requests.get(f"{server.url}/_lambdastack/health", timeout=5).json().get("runtimes", []):
+        pytest.skip(f"{runtime} is not installed on this host")
+    name = create_function(lam, ABUSER, runtime=runtime, Timeout=10, SnapStart={"ApplyOn": "PublishedVersions"})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=version,
+                                                    WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    r = invoke(lam, name, {"do": "count"}, Qualifier=version, LogType="Tail")
+    assert (r.function_error, r.result) == (None, 1), r.payload
+    assert "Restore Duration" in r.log
+    assert invoke_ok(lam, name, {"do": "family"}, Qualifier=version) == "AF_UNIX"
+    r = invoke(lam, name, {"do": "huge"}, Qualifier=version)
+    assert r.result["errorType"] == "Function.ResponseSizeTooLarge"
+    assert invoke_ok(lam, name, {"do": "nothing"}, Qualifier=version) == "ok"

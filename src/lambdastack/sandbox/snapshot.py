@@ -23,9 +23,10 @@ with the template until written. What a fork cannot carry over is not carried ov
 the init code started, and connections it opened, are shared or gone, as after a restore
 from a snapshot on Lambda (where the after-restore hooks re-create them).
 
-Requests are JSON on a SOCK_SEQPACKET socket, like a zygote's: `{"id", "tmp_mb", "go"}` with
-the copy's channel, its log pipe, the read end of its go pipe (if "go") and one open
-`cgroup.procs` file per hierarchy attached, answered with `{"id", "pid"}` (the copy's PID 1
+Requests are JSON on a SOCK_SEQPACKET socket, like a zygote's: `{"id", "tmp_mb", "go",
+"runtime_channel"}` with the copy's channel, its log pipe, its runtime's own socket to the
+worker (if "runtime_channel"; see runtime/python/channel_client.py), the read end of its go
+pipe (if "go") and one open `cgroup.procs` file per hierarchy attached, answered with `{"id", "pid"}` (the copy's PID 1
 as the template sees it); `{"kill": pid}` kills a copy where there is no cgroup to kill it with.
 """
 
@@ -48,9 +49,10 @@ _MAX_FDS = 16
 class CopyRuntime:
     """What a copy's runtime process knows when it returns from `serve_copies`."""
 
-    def __init__(self, request: Dict[str, Any], go_fd: int) -> None:
+    def __init__(self, request: Dict[str, Any], go_fd: int, runtime_fd: int = -1) -> None:
         self.request = request
         self.go_fd = go_fd  # -1: restore at once
+        self.runtime_fd = runtime_fd  # its own socket to the worker, -1 if none
 
     def wait_for_go(self, rehearse: Optional[Callable[[], object]] = None) -> None:
         """Block until the worker takes this copy into service (or exit if it never will).
@@ -131,8 +133,10 @@ def _helper(server: _Server, request: Dict[str, Any], fds: List[int], report_w: 
     """The short-lived helper: into the copy's cgroups and new namespaces, then fork PID 1."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     channel_fd, log_fd = fds[0], fds[1]
-    go_fd = fds[2] if request.get("go") else -1
-    cgroup_fds = fds[3:] if request.get("go") else fds[2:]
+    rest = list(fds[2:])
+    runtime_fd = rest.pop(0) if request.get("runtime_channel") else -1
+    go_fd = rest.pop(0) if request.get("go") else -1
+    cgroup_fds = rest
     for fd in cgroup_fds:
         os.write(fd, b"0")  # "0": the writing process itself
         os.close(fd)
@@ -143,13 +147,14 @@ def _helper(server: _Server, request: Dict[str, Any], fds: List[int], report_w: 
         os._exit(0)
     os.close(report_w)
     try:
-        return _pid1(server, request, channel_fd, log_fd, go_fd)
+        return _pid1(server, request, channel_fd, log_fd, go_fd, runtime_fd)
     except BaseException:
         traceback.print_exc()
         os._exit(70)
 
 
-def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int, go_fd: int) -> CopyRuntime:
+def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int, go_fd: int,
+          runtime_fd: int = -1) -> CopyRuntime:
     # (Not jail.die_with_parent(): its parent, the helper, exits at once. A copy outlives its
     # template, like any environment: the worker ends it through its cgroup or the template.)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -170,8 +175,12 @@ def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int
         os.dup2(log_fd, 2)
         os.close(log_fd)
         jail.seal_copy(server.seccomp_bpf)
-        return CopyRuntime(request, go_fd)
+        if runtime_fd >= 0:
+            os.set_inheritable(runtime_fd, False)  # the function's own children never get it
+        return CopyRuntime(request, go_fd, runtime_fd)
     os.close(log_fd)
+    if runtime_fd >= 0:
+        os.close(runtime_fd)  # the runtime's: events go to it straight from the worker
     if go_fd >= 0:
         os.close(go_fd)
     server.control.close()

@@ -338,16 +338,17 @@ class Zygote:
             argv = runtime["argv"]
             os.execve(argv[0], argv, env)
 
-    def _snapshot_callback(self, control_fd: int) -> Callable[[Dict[str, Any]], None]:
+    def _snapshot_callback(self, control_fd: int) -> Callable[[Dict[str, Any]], int]:
         """What the runtime calls once its init is done: serve copies (see sandbox/snapshot.py).
 
+        Returns in each copy, with the copy's own socket to the worker (-1 if it has none).
         (The module is imported with the zygote: inside the environment, lambdastack's own
         files are out of reach.)
         """
         seccomp_bpf, rehearse = self.seccomp_bpf, self.rehearse
 
-        def snapshot(ready: Dict[str, Any]) -> None:
-            copies.serve_copies(control_fd, seccomp_bpf, ready, rehearse)  # returns in each copy
+        def snapshot(ready: Dict[str, Any]) -> int:
+            return copies.serve_copies(control_fd, seccomp_bpf, ready, rehearse).runtime_fd
 
         return snapshot
 

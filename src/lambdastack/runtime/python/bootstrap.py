@@ -24,8 +24,9 @@ from .marshalling import JsonEncoder
 
 # Standard modules that the code above imports lazily on its first use; loading them in the
 # zygote keeps every environment from importing them again after it is forked.
-# Called once init is done, in a SnapStart template; returns in each copy of the process.
-Snapshot = Callable[[Dict[str, Any]], None]
+# Called once init is done, in a SnapStart template; returns in each copy of the process,
+# with the copy's own socket to the worker (-1: it speaks to its init's Runtime API).
+Snapshot = Callable[[Dict[str, Any]], int]
 
 _LAZY_STDLIB = ("encodings.idna", "linecache", "tokenize", "unicodedata", "io", "string")
 
@@ -88,7 +89,7 @@ def _report_hook_failure(
 
 def _snapshot_and_restore(
     client: Client, encoder: JsonEncoder, log_error: ErrorLogger, sink: Any, snapshot: Snapshot
-) -> None:
+) -> Client:
     """SnapStart: the step between init and the first event.
 
     Before-snapshot hooks run here, in the template; `snapshot` returns in each copy of it
@@ -100,16 +101,19 @@ def _snapshot_and_restore(
     except Exception:
         _report_hook_failure(client, encoder, log_error, sink, snapstart.BEFORE_SNAPSHOT_ERROR,
                              snapstart.BEFORE_SNAPSHOT_EXIT)
-    client.close()  # each copy opens a connection of its own, to its own init
+    client.close()  # each copy has a way in of its own: its own socket, or its own init
     sys.stdout.flush()
     sys.stderr.flush()
-    snapshot({})
+    channel_fd = snapshot({})
+    if channel_fd >= 0:
+        client = ChannelClient(socket.socket(fileno=channel_fd), client.address)
     snapstart.reseed()
     try:
         snapstart.run_after_restore()
     except Exception:
         _report_hook_failure(client, encoder, log_error, sink, snapstart.AFTER_RESTORE_ERROR,
                              snapstart.AFTER_RESTORE_EXIT)
+    return client
 
 
 def main(handler: Optional[str] = None, snapshot: Optional[Snapshot] = None, channel_fd: int = -1) -> NoReturn:
@@ -136,7 +140,7 @@ def main(handler: Optional[str] = None, snapshot: Optional[Snapshot] = None, cha
     try:
         request_handler = _init(config, client, encoder, log_error, sink)
         if snapshot is not None:
-            _snapshot_and_restore(client, encoder, log_error, sink, snapshot)
+            client = _snapshot_and_restore(client, encoder, log_error, sink, snapshot)
         Invoker(client, request_handler, encoder, log_error, sink).run_forever()
     except RuntimeApiError as e:
         if sys.stderr is not None:
