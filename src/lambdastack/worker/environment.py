@@ -287,14 +287,18 @@ class Environment:
                 expiry.cancel()
 
     def _pause_reading(self, paused: bool) -> None:
-        transport = self._channel.transport if self._channel is not None else None
-        if transport is None or paused == self._reading_paused or transport.is_closing():
+        """Stop (or go on) reading both channels: unread frames wait in the sockets, not here."""
+        if paused == self._reading_paused:
             return
         self._reading_paused = paused
-        if paused:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
+        for channel in (self._channel, self._runtime_channel):
+            transport = channel.transport if channel is not None else None
+            if transport is None or transport.is_closing():
+                continue
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def send(self, kind: int, meta: dict[str, Any] | None = None, body: bytes = b"") -> None:
         if self._channel is None or self._channel.transport is None or self.death is not None:
