@@ -4,8 +4,9 @@ An environment of the built-in Python runtime with no external extension has not
 needs the Runtime API's HTTP between the worker and the runtime: its init would only relay
 each event and each result, one process hop (two wake-ups) per invocation. Such a runtime
 gets a socket of its own to the worker at spawn and speaks the init's frames on it: READY
-at its first `next`, INVOKE in, RESPONSE / ERROR / INIT_ERROR out, with the same meta the
-init writes. The init still serves the Runtime API (for anything else in the environment)
+at its first `next`, INVOKE in, RESPONSE / ERROR / INIT_ERROR out, with the meta the init
+writes (but no durations: the worker measures those itself, as the function must not report
+what it is billed). The init still serves the Runtime API (for anything else in the environment)
 and still reports the runtime's exit. The same methods as `RuntimeClient`, so the invoker
 does not know which one it has.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from typing import Any, Dict, List, Optional
 
 from lambdastack.runtime import protocol
@@ -33,7 +33,6 @@ class ChannelClient(object):
         self._frames = protocol.FrameReader()
         self._waiting: List[protocol.Frame] = []  # read along with an earlier one
         self._ready_sent = False
-        self._delivered_ns = 0
 
     # ---------------------------------------------------------------- endpoints
 
@@ -46,19 +45,17 @@ class ChannelClient(object):
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
         if len(body) > MAX_RESPONSE_BYTES:
             self._too_large(request_id, len(body))
-        self._send(protocol.RESPONSE, {"request_id": request_id, "content_type": content_type,
-                                       "duration_ns": time.monotonic_ns() - self._delivered_ns}, body)
+        self._send(protocol.RESPONSE, {"request_id": request_id, "content_type": content_type}, body)
 
     def respond_and_next(self, request_id: str, body: bytes, content_type: str) -> Invocation:
         self.post_response(request_id, body, content_type)
         return self._receive()
 
     def post_error(self, request_id: str, body: bytes, error_type: str, xray_cause: Optional[str]) -> None:
-        self._send(protocol.ERROR, {"request_id": request_id, "error_type": error_type or "Runtime.Unknown",
-                                    "duration_ns": time.monotonic_ns() - self._delivered_ns}, body)
+        self._send(protocol.ERROR, {"request_id": request_id, "error_type": error_type or "Runtime.Unknown"}, body)
 
     def post_init_error(self, body: bytes, error_type: str) -> None:
-        self._send(protocol.INIT_ERROR, {"error_type": error_type or "Runtime.Unknown", "init_ns": 0}, body)
+        self._send(protocol.INIT_ERROR, {"error_type": error_type or "Runtime.Unknown"}, body)
 
     def close(self) -> None:
         self._sock.close()
@@ -71,7 +68,6 @@ class ChannelClient(object):
                    % (size, MAX_RESPONSE_BYTES))
         self._send(protocol.ERROR, {
             "request_id": request_id, "error_type": "Function.ResponseSizeTooLarge",
-            "duration_ns": time.monotonic_ns() - self._delivered_ns,
         }, json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).encode())
         reply = json.dumps({"errorMessage": "Exceeded maximum allowed payload size (%d bytes)." % MAX_RESPONSE_BYTES,
                             "errorType": "RequestEntityTooLarge"})
@@ -88,7 +84,6 @@ class ChannelClient(object):
             while self._waiting:
                 kind, meta, body = self._waiting.pop(0)
                 if kind == protocol.INVOKE:
-                    self._delivered_ns = time.monotonic_ns()
                     return _invocation(meta, body)
             self._waiting = self._frames.feed(self._read())
 
