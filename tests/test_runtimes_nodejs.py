@@ -281,10 +281,9 @@ exports.handler = async (event) => {
     assert wait_for(fresh_environment)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "an environment is handed its next event as soon as its runtime answered, before the runtime asks for "
-    "more; a runtime that answers and then exits can take that event down with it (Runtime.ExitError)"))
 def test_invocation_right_after_a_crash_gets_a_fresh_environment(lam: Any, runtime: str) -> None:
+    """The environment takes the next event as soon as its runtime answered; a runtime that then
+    exits without asking for it never saw it, and the event goes to a new environment."""
     source = """
 exports.handler = async (event) => {
   if (event.crash) setTimeout(() => { throw new Error('crash'); }, 0);

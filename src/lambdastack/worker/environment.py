@@ -215,6 +215,12 @@ class Environment:
         self._output.clear()
         return out
 
+    def flush_stray_output(self) -> None:
+        """What the function wrote since its last invocation goes to its log stream as it is."""
+        output = self.take_output()
+        if output and self._on_stray_output is not None:
+            self._on_stray_output(self, output)
+
     # -------------------------------------------------------------------- frames
 
     def _on_frame(self, frame: Frame) -> None:

@@ -682,6 +682,14 @@ class Worker:
 
     async def invoke(self, spec: EnvironmentSpec, inv: Invocation) -> InvokeOutcome:
         self.cpu_latency.touch()
+        try:
+            return await self._invoke_once(spec, inv, retry_undelivered=True)
+        except _Undelivered:
+            # The environment's runtime exited without asking for this event (it answered the
+            # one before and then ended): it never started here, so it goes to another one.
+            return await self._invoke_once(spec, inv, retry_undelivered=False)
+
+    async def _invoke_once(self, spec: EnvironmentSpec, inv: Invocation, retry_undelivered: bool) -> InvokeOutcome:
         pool = self._pool(spec)
         env = pool.take_idle()
         init_ms: float | None = None
@@ -695,7 +703,7 @@ class Worker:
                 return self._init_failure_outcome(spec, inv, failure)
         assert env is not None
         try:
-            return await self._run(env, spec, inv, init_ms, preamble, restore_ms)
+            return await self._run(env, spec, inv, init_ms, preamble, restore_ms, retry_undelivered)
         finally:
             self._settle_refill(env)
             if env.state is State.DEAD:
@@ -812,7 +820,7 @@ class Worker:
 
     async def _run(
         self, env: Environment, spec: EnvironmentSpec, inv: Invocation, init_ms: float | None, preamble: bytes,
-        restore_ms: float | None = None,
+        restore_ms: float | None = None, retry_undelivered: bool = False,
     ) -> InvokeOutcome:
         rid = inv.request_id
         env.state = State.BUSY
@@ -854,6 +862,10 @@ class Worker:
             kind, rmeta, body = -1, {}, b""
         except EnvironmentDied as e:
             kind, rmeta, body = protocol.EXITED, (e.frame[1] if e.frame else {}), b""
+        if retry_undelivered and kind == protocol.EXITED and rmeta.get("undelivered") == rid:
+            env.flush_stray_output()  # what it printed on its way out belongs to no invocation
+            env.kill("its runtime exited before it asked for its next event")
+            raise _Undelivered()
         if "duration_ns" in rmeta:
             duration_ms = rmeta["duration_ns"] / 1e6
         else:
@@ -908,6 +920,10 @@ class Worker:
             billed_ms=billed, memory_mb=spec.memory_mb, max_memory_used_mb=max_used, init_duration_ms=init_ms,
             log=text, environment_id=env.id, content_type=content_type,
         )
+
+
+class _Undelivered(Exception):
+    """The environment's runtime exited before it took the event: nothing of it ran."""
 
 
 def _error_body(message: str, error_type: str | None) -> bytes:
