@@ -10,13 +10,11 @@ root with /tmp the only writable place, and the isolation zip functions get.
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import conformance_checks as check
 import image_builder as ib
 import pytest
 import runtimes_functions as fn
@@ -125,12 +123,6 @@ def deploy(lam: Any, uri: str, **config: Any) -> str:
     return name
 
 
-def ok(lam: Any, name: str, event: Any, **params: Any) -> tuple[Any, str]:
-    r = invoke(lam, name, event, **params)
-    assert r.status == 200 and r.function_error is None, (r.function_error, r.payload[:3000], r.log)
-    return r.result, r.request_id
-
-
 # ------------------------------------------------------------------ the conformance function, as images
 
 
@@ -151,31 +143,16 @@ def deployed(request: pytest.FixtureRequest, lam: Any) -> Iterator[tuple[fn.Kind
 
 
 def test_result(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    event = {"op": "echo", "text": "héllo ✓", "n": [1, 2.5, None, True], "nested": {"a": {"b": "c"}}}
-    assert ok(lam, name, event)[0] == event
+    check.result_round_trips(lam, deployed[1])
 
 
 def test_context(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
-    client_context = {"custom": {"k": "v"}, "env": {"e": "1"}}
-    custom = base64.b64encode(json.dumps(client_context).encode()).decode()
-    context, request_id = ok(lam, name, {"op": "context"}, ClientContext=custom)
-    assert context["request_id"] == request_id
-    assert context["invoked_arn"] == arn
-    assert 0 < context["remaining_ms"] <= TIMEOUT_S * 1000
-    assert (context["function_name"], context["function_version"], context["memory_mb"]) == (
-        name, "$LATEST", str(MEMORY_MB))
-    assert context["log_group"] == f"/aws/lambda/{name}"
-    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", context["log_stream"]), context
-    assert context["trace_id"].startswith("Root=1-"), context
-    assert context["client_context"]["custom"] == {"k": "v"}
+    check.context_is_lambdas(lam, deployed[1], TIMEOUT_S, MEMORY_MB, text="hello")  # the C runtime's is ASCII
 
 
 def test_environment_variables(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     kind, name = deployed
-    env, _ = ok(lam, name, {"op": "env"})
+    env, _ = check.ok(lam, name, {"op": "env"})
     expected = {
         "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB), "AWS_REGION": "us-east-1",
@@ -192,39 +169,19 @@ def test_environment_variables(deployed: tuple[fn.Kind, str], lam: Any) -> None:
 
 def test_error(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     kind, name = deployed
-    r = invoke(lam, name, {"op": "fail"}, LogType="Tail")
-    assert (r.status, r.function_error) == (200, "Unhandled")
-    fn.error_matches(kind, r.result, r.request_id)
-    assert ok(lam, name, {"op": "echo"})[0] == {"op": "echo"}
+    check.error_in_the_runtimes_format(lam, name, kind)
 
 
 def test_warm_state_and_log_lines(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    first, _ = ok(lam, name, {"op": "count"})
-    assert ok(lam, name, {"op": "count"})[0]["count"] == first["count"] + 1
-    r = invoke(lam, name, {"op": "log"}, LogType="Tail")
-    assert r.function_error is None and r.result == "logged"
-    lines = r.log.split("\n")
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"START RequestId: {r.request_id} "))
-    end = lines.index(f"END RequestId: {r.request_id}")
-    assert lines[start + 1:end] == ["conformance-log-line"], lines
-    assert re.search(rf"REPORT RequestId: {r.request_id}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\t"
-                     rf"Memory Size: {MEMORY_MB} MB\tMax Memory Used: \d+ MB", r.log), r.log
+    kind, name = deployed
+    check.warm_state_survives(lam, name)
+    check.log_lines(lam, name, kind, MEMORY_MB)
 
 
 def test_timeout_and_exit(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     _, name = deployed
-    r = invoke(lam, name, {"op": "sleep"}, LogType="Tail")
-    assert r.result == {
-        "errorMessage": f"RequestId: {r.request_id} Error: Task timed out after {TIMEOUT_S}.00 seconds",
-        "errorType": "Sandbox.Timedout",
-    }
-    r = invoke(lam, name, {"op": "exit"})
-    assert r.result == {
-        "errorMessage": f"RequestId: {r.request_id} Error: Runtime exited with error: exit status 3",
-        "errorType": "Runtime.ExitError",
-    }
-    assert ok(lam, name, {"op": "count"})[0] == {"count": 1}  # a fresh environment
+    check.timeout_replaces_the_environment(lam, name, TIMEOUT_S)
+    check.exit_replaces_the_environment(lam, name)
 
 
 # ------------------------------------------------------------------ what an image function sees
@@ -239,7 +196,7 @@ def probe(lam: Any, python_uri: str) -> Iterator[str]:
 
 
 def test_same_isolation_as_zip_functions(lam: Any, probe: str) -> None:
-    identity, _ = ok(lam, probe, {"op": "identity"})
+    identity, _ = check.ok(lam, probe, {"op": "identity"})
     assert identity["CapEff"] == "0000000000000000" and identity["CapBnd"] == "0000000000000000", identity
     assert identity["NoNewPrivs"] == "1"
     assert identity["Seccomp"] == "2", identity  # a filter is installed
@@ -248,18 +205,18 @@ def test_same_isolation_as_zip_functions(lam: Any, probe: str) -> None:
 
 def test_tmp_is_the_only_writable_place(lam: Any, probe: str) -> None:
     paths = ["/tmp/out", "/var/task/out", "/out", "/usr/out", "/usr/bin/out", "/opt/out"]
-    written, _ = ok(lam, probe, {"op": "write", "paths": paths})
+    written, _ = check.ok(lam, probe, {"op": "write", "paths": paths})
     assert written["/tmp/out"] == "ok"
     assert {path: written[path] for path in paths[1:]} == dict.fromkeys(paths[1:], "EROFS"), written
 
 
 def test_devices(lam: Any, probe: str) -> None:
-    assert ok(lam, probe, {"op": "devices"})[0] == {"random": 16, "zero": True}
+    assert check.ok(lam, probe, {"op": "devices"})[0] == {"random": 16, "zero": True}
 
 
 def test_image_env_under_the_function_and_lambda_variables(lam: Any, probe: str) -> None:
     names = ["FROM_IMAGE", "OVERRIDDEN", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_FUNCTION_NAME"]
-    env, _ = ok(lam, probe, {"op": "env", "names": names})
+    env, _ = check.ok(lam, probe, {"op": "env", "names": names})
     assert env["vars"] == {"FROM_IMAGE": "image", "OVERRIDDEN": "by-function", "LAMBDA_TASK_ROOT": "/var/task",
                            "AWS_LAMBDA_FUNCTION_NAME": probe}
     assert env["argv"] == ["probe.handler"]  # ImageConfig.Command replaced the image's CMD
@@ -274,13 +231,13 @@ def test_image_config_overrides_entrypoint_and_working_directory(lam: Any, pytho
     assert config["ImageConfigResponse"] == {"ImageConfig": {
         "EntryPoint": ["/usr/bin/python3", "/var/task/alt_entry.py"], "Command": ["probe.handler"],
         "WorkingDirectory": "/tmp"}}
-    env, _ = ok(lam, name, {"op": "env", "names": ["ENTERED_BY"]})
+    env, _ = check.ok(lam, name, {"op": "env", "names": ["ENTERED_BY"]})
     assert env == {"cwd": "/tmp", "argv": ["probe.handler"], "vars": {"ENTERED_BY": "alt_entry"}}
     # Back to the image's own settings: the overrides are replaced as a whole.
     lam.update_function_configuration(FunctionName=name, ImageConfig={})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert "ImageConfigResponse" not in lam.get_function_configuration(FunctionName=name)
-    assert ok(lam, name, {"op": "echo"})[0] == {"op": "echo"}  # app.handler again
+    assert check.ok(lam, name, {"op": "echo"})[0] == {"op": "echo"}  # app.handler again
     lam.delete_function(FunctionName=name)
 
 
@@ -309,8 +266,8 @@ def test_whiteouts_delete_what_lower_layers_added(
     ])
     uri = python_image(registry, python_base, tmp_path_factory.mktemp("whiteouts"), "whiteouts", [lower, upper])
     name = deploy(lam, uri, ImageConfig={"Command": ["probe.handler"]})
-    listed, _ = ok(lam, name, {"op": "listdir", "paths": ["/data", "/old", "/gonedir"]})
+    listed, _ = check.ok(lam, name, {"op": "listdir", "paths": ["/data", "/old", "/gonedir"]})
     assert listed == {"/data": ["b"], "/old": ["new"], "/gonedir": None}
-    read, _ = ok(lam, name, {"op": "read", "paths": ["/kept", "/gone"]})
+    read, _ = check.ok(lam, name, {"op": "read", "paths": ["/kept", "/gone"]})
     assert read == {"/kept": "changed", "/gone": None}
     lam.delete_function(FunctionName=name)

@@ -3,23 +3,23 @@ vendored in a zip under `provided.al2023`, custom `bootstrap` runtimes in shell 
 Node.js (CommonJS and ES modules).
 
 The same function (tests/runtimes_functions.py) is deployed once per kind and driven through
-boto3; the expectations are the same for all, except where a runtime's own format differs
-(error bodies, how a log line looks, AWS_EXECUTION_ENV, PATH), which `Kind` records.
+boto3; the expectations (tests/conformance_checks.py, shared with the container-image suite)
+are the same for all, except where a runtime's own format differs (error bodies, how a log
+line looks, AWS_EXECUTION_ENV, PATH), which `Kind` records.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import conformance_checks as check
 import pytest
 import requests
 import runtimes_functions as fn
-from helpers import DEFAULT_RUNTIME, ROLE, Server, invoke, make_zip, unique
+from helpers import DEFAULT_RUNTIME, ROLE, Server, make_zip, unique
 
 TIMEOUT_S = 2
 MEMORY_MB = 256
@@ -78,49 +78,19 @@ def deployed(
     lam.delete_function(FunctionName=name)
 
 
-def ok(lam: Any, name: str, event: Any, **params: Any) -> tuple[Any, str]:
-    r = invoke(lam, name, event, **params)
-    assert r.status == 200 and r.function_error is None, (r.function_error, r.payload[:3000], r.log)
-    return r.result, r.request_id
-
-
-def between_start_and_end(log: str, request_id: str) -> list[str]:
-    lines = log.split("\n")
-    start = lines.index(next(line for line in lines if line.startswith(f"START RequestId: {request_id} ")))
-    end = lines.index(f"END RequestId: {request_id}")
-    assert lines[end + 1].startswith(f"REPORT RequestId: {request_id}\tDuration: "), lines
-    return lines[start + 1:end]
-
-
 def test_result(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    event = {"op": "echo", "text": "héllo ✓", "n": [1, 2.5, None, True], "nested": {"a": {"b": "c"}}}
-    result, _ = ok(lam, name, event)
-    assert result == event
+    check.result_round_trips(lam, deployed[1])
 
 
 def test_context(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
-    client_context = {"custom": {"k": "v", "text": "héllo ✓"}, "env": {"e": "1"}}
-    custom = base64.b64encode(json.dumps(client_context, ensure_ascii=False).encode()).decode()
-    context, request_id = ok(lam, name, {"op": "context"}, ClientContext=custom)
-    assert context["request_id"] == request_id
-    assert context["invoked_arn"] == arn
-    assert 0 < context["remaining_ms"] <= TIMEOUT_S * 1000
-    assert (context["function_name"], context["function_version"], context["memory_mb"]) == (
-        name, "$LATEST", str(MEMORY_MB))
-    assert context["log_group"] == f"/aws/lambda/{name}"
-    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", context["log_stream"]), context
-    assert context["trace_id"].startswith("Root=1-"), context
-    assert context["client_context"]["custom"] == {"k": "v", "text": "héllo ✓"}
+    check.context_is_lambdas(lam, deployed[1], TIMEOUT_S, MEMORY_MB)
 
 
 def test_invoked_arn_carries_the_alias(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     _, name = deployed
     version = lam.publish_version(FunctionName=name)["Version"]
     alias_arn = lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)["AliasArn"]
-    context, _ = ok(lam, name, {"op": "context"}, Qualifier="live")
+    context, _ = check.ok(lam, name, {"op": "context"}, Qualifier="live")
     assert context["invoked_arn"] == alias_arn
     assert context["function_version"] == version
     assert f"[{version}]" in context["log_stream"]
@@ -128,7 +98,7 @@ def test_invoked_arn_carries_the_alias(deployed: tuple[fn.Kind, str], lam: Any) 
 
 def test_environment_variables(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     kind, name = deployed
-    env, _ = ok(lam, name, {"op": "env"})
+    env, _ = check.ok(lam, name, {"op": "env"})
     expected = {
         "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB), "AWS_REGION": "us-east-1",
@@ -157,51 +127,21 @@ def test_environment_variables(deployed: tuple[fn.Kind, str], lam: Any) -> None:
 
 def test_error(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     kind, name = deployed
-    r = invoke(lam, name, {"op": "fail"}, LogType="Tail")
-    assert (r.status, r.function_error) == (200, "Unhandled")
-    fn.error_matches(kind, r.result, r.request_id)
-    assert f"END RequestId: {r.request_id}" in r.log
-    # The environment survives a function error.
-    assert ok(lam, name, {"op": "echo"})[0] == {"op": "echo"}
+    check.error_in_the_runtimes_format(lam, name, kind)
 
 
 def test_warm_state_survives_between_invocations(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    first, _ = ok(lam, name, {"op": "count"})
-    second, _ = ok(lam, name, {"op": "count"})
-    assert second["count"] == first["count"] + 1
+    check.warm_state_survives(lam, deployed[1])
 
 
 def test_log_lines(deployed: tuple[fn.Kind, str], lam: Any) -> None:
     kind, name = deployed
-    ok(lam, name, {"op": "echo"})  # warm up: the next invocation's log is its own only
-    r = invoke(lam, name, {"op": "log"}, LogType="Tail")
-    assert r.function_error is None and r.result == "logged"
-    lines = between_start_and_end(r.log, r.request_id)
-    assert len(lines) == 1 and fn.log_line_matches(kind, lines[0], r.request_id), lines
-    assert re.search(rf"REPORT RequestId: {r.request_id}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\t"
-                     rf"Memory Size: {MEMORY_MB} MB\tMax Memory Used: \d+ MB\t", r.log), r.log
+    check.log_lines(lam, name, kind, MEMORY_MB)
 
 
 def test_timeout(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    r = invoke(lam, name, {"op": "sleep"}, LogType="Tail")
-    assert (r.status, r.function_error) == (200, "Unhandled")
-    assert r.result == {
-        "errorMessage": f"RequestId: {r.request_id} Error: Task timed out after {TIMEOUT_S}.00 seconds",
-        "errorType": "Sandbox.Timedout",
-    }
-    assert f"Task timed out after {TIMEOUT_S}.00 seconds" in r.log
-    assert ok(lam, name, {"op": "echo"})[0] == {"op": "echo"}  # a new environment
+    check.timeout_replaces_the_environment(lam, deployed[1], TIMEOUT_S)
 
 
 def test_runtime_exit(deployed: tuple[fn.Kind, str], lam: Any) -> None:
-    _, name = deployed
-    r = invoke(lam, name, {"op": "exit"}, LogType="Tail")
-    assert (r.status, r.function_error) == (200, "Unhandled")
-    assert r.result == {
-        "errorMessage": f"RequestId: {r.request_id} Error: Runtime exited with error: exit status 3",
-        "errorType": "Runtime.ExitError",
-    }
-    after, _ = ok(lam, name, {"op": "count"})
-    assert after == {"count": 1}  # replaced by a fresh environment
+    check.exit_replaces_the_environment(lam, deployed[1])
