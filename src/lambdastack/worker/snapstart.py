@@ -120,7 +120,9 @@ class SnapStart:
             "opt_dirs": [str(d) for d in spec.opt_dirs],
         }
         try:
-            env, channel = await worker._start(zygote, spec.memory_mb, request, [theirs.fileno()])
+            # Its runtime runs the init and serves copies; each copy gets a socket of its own.
+            env, channel = await worker._start(zygote, spec.memory_mb, request, [theirs.fileno()],
+                                               runtime_channel=False)
         finally:
             theirs.close()
         assignment = worker._assignment(env, spec, INITIALIZATION_TYPE)
@@ -206,23 +208,18 @@ class SnapStart:
         """Fork a copy of `template`; one made `ahead` of demand waits for its go."""
         spec = template.spec
         go_r, go_w = os.pipe() if ahead else (-1, -1)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # the runtime's own way in
         try:
             env, channel = await self.worker._start(
-                template.server, spec.memory_mb, {"tmp_mb": spec.ephemeral_mb, "go": ahead, "runtime_channel": True},
-                [theirs.fileno(), *([go_r] if ahead else [])], cgroups_by_fd=True,
+                template.server, spec.memory_mb, {"tmp_mb": spec.ephemeral_mb, "go": ahead},
+                [go_r] if ahead else None, cgroups_by_fd=True,
             )
         except BaseException:
-            ours.close()
             if ahead:
                 os.close(go_w)
             raise
         finally:
-            theirs.close()
             if ahead:
                 os.close(go_r)
-        ours.setblocking(False)
-        env.runtime_channel_socket = ours
         channel.setblocking(False)
         await env.attach_channel(channel)
         return _Copy(env, go_w)

@@ -383,12 +383,14 @@ class Worker:
 
     async def _start(
         self, zygote: ZygoteClient, memory_mb: int, request: dict[str, Any], extra_fds: list[int] | None = None,
-        cgroups_by_fd: bool = False,
+        cgroups_by_fd: bool = False, runtime_channel: bool = True,
     ) -> tuple[Environment, socket.socket]:
         """Fork an environment from `zygote`; returns it with its (not yet attached) channel.
 
         The environment joins its cgroups by their paths, or (`cgroups_by_fd`, for a
         SnapStart copy, which never holds the privileges to open them) through open files.
+        With `runtime_channel` its runtime also gets a socket of its own to the worker (see
+        runtime/python/channel_client.py), sent ahead of `extra_fds`.
         """
         env_id = uuid.uuid4().hex
         cgroup = self.cgroups.create(env_id, memory_mb, PIDS_MAX) if self.cgroups else None
@@ -396,7 +398,11 @@ class Worker:
                           on_killed=self._environment_gone)
         if cgroup is not None:
             self._cgroups.add(cgroup)
-        fds = list(extra_fds or ())
+        runtime_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if runtime_channel else None
+        fds = [runtime_pair[1].fileno()] if runtime_pair is not None else []
+        fds += extra_fds or ()
+        if runtime_pair is not None:
+            request = dict(request, runtime_channel=True)
         opened: list[int] = []
         if cgroups_by_fd:
             opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in (cgroup.procs_files() if cgroup else ())]
@@ -407,13 +413,6 @@ class Worker:
         if ids:
             request["ids"] = ids
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        # The runtime's own channel (see runtime/python/channel_client.py); not for SnapStart
-        # templates and copies, whose extra descriptors are their own.
-        own_fds = bool(extra_fds) or cgroups_by_fd
-        runtime_pair = None if own_fds else socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        if runtime_pair is not None:
-            request = dict(request, runtime_channel=True)
-            fds = [runtime_pair[1].fileno()]
         log_r, log_w = os.pipe()
         try:
             env.pid = await zygote.spawn(request, theirs.fileno(), log_w, fds)
