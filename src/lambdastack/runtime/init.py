@@ -30,7 +30,6 @@ from lambdastack.runtime import protocol
 from lambdastack.runtime import streaming as rs
 from lambdastack.runtime.httpserver import BadRequest, BodyPart, Connection, Request
 
-MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_REQUEST_BODY = 8 * 1024 * 1024
 # Larger reads would take a fresh mmap (and munmap) for every message; large bodies take a few reads.
 RECV_SIZE = 64 * 1024
@@ -421,15 +420,11 @@ class Init:
                     "errorMessage": "Invalid state transition", "errorType": "InvalidStateTransition"})
             return
         inv.answered = True
-        if req.discarded or len(req.body) > MAX_RESPONSE_BYTES:
+        if req.discarded or len(req.body) > protocol.MAX_RESPONSE_BYTES:
             inv.failed = True
-            size = req.discarded or len(req.body)
-            self._reply(conn, 413, "Payload Too Large", {
-                "errorMessage": "Exceeded maximum allowed payload size (%d bytes)." % MAX_RESPONSE_BYTES,
-                "errorType": "RequestEntityTooLarge"})
+            self._reply(conn, 413, "Payload Too Large", protocol.refusal_of_too_large())
             self._report_error(inv, "Function.ResponseSizeTooLarge",
-                               "Response payload size (%d bytes) exceeded maximum allowed payload size "
-                               "(%d bytes)." % (size, MAX_RESPONSE_BYTES))
+                               protocol.too_large_message(req.discarded or len(req.body)))
             return
         duration_ns = time.monotonic_ns() - inv.delivered_ns
         conn.respond(202, "Accepted", ACCEPTED)

@@ -41,6 +41,21 @@ NAMES = {
 
 Frame = Tuple[int, Dict[str, Any], bytes]
 
+# Lambda's limit on a synchronous (buffered) result, and what a larger one is answered with:
+# the runtime is told 413 (`refusal_of_too_large`), the invocation fails with
+# Function.ResponseSizeTooLarge (`too_large_message`). Whoever reads the result enforces it.
+MAX_RESPONSE_BYTES = 6_291_556
+
+
+def too_large_message(size: int) -> str:
+    return ("Response payload size (%d bytes) exceeded maximum allowed payload size (%d bytes)."
+            % (size, MAX_RESPONSE_BYTES))
+
+
+def refusal_of_too_large() -> Dict[str, str]:
+    return {"errorMessage": "Exceeded maximum allowed payload size (%d bytes)." % MAX_RESPONSE_BYTES,
+            "errorType": "RequestEntityTooLarge"}
+
 
 def encode(kind: int, meta: Optional[Dict[str, Any]] = None, body: bytes = b"") -> bytes:
     raw = json.dumps(meta, separators=(",", ":")).encode() if meta else b""

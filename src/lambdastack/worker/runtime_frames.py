@@ -17,7 +17,6 @@ import orjson
 
 from lambdastack.runtime import protocol
 
-MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit, as the init enforces it
 MAX_META_BYTES = 64 * 1024
 _TEXT_LIMIT = 1024  # request ids, content types, error types
 
@@ -27,16 +26,15 @@ class ProtocolViolation(Exception):
 
 
 def reader() -> protocol.FrameReader:
-    return protocol.FrameReader(orjson.loads, max_meta=MAX_META_BYTES, max_body=MAX_RESPONSE_BYTES)
+    return protocol.FrameReader(orjson.loads, max_meta=MAX_META_BYTES, max_body=protocol.MAX_RESPONSE_BYTES)
 
 
 def too_large(error: protocol.FrameTooLarge) -> protocol.Frame:
     """What an oversized result becomes: the init's answer to one (the environment then ends)."""
-    if error.kind not in (protocol.RESPONSE, protocol.ERROR) or error.body_len <= MAX_RESPONSE_BYTES:
+    if error.kind not in (protocol.RESPONSE, protocol.ERROR) or error.body_len <= protocol.MAX_RESPONSE_BYTES:
         raise ProtocolViolation(str(error))
-    message = (f"Response payload size ({error.body_len} bytes) exceeded maximum allowed payload size "
-               f"({MAX_RESPONSE_BYTES} bytes).")
-    body = json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).encode()
+    body = json.dumps({"errorMessage": protocol.too_large_message(error.body_len),
+                       "errorType": "Function.ResponseSizeTooLarge"}).encode()
     return protocol.ERROR, {"error_type": "Function.ResponseSizeTooLarge"}, body
 
 

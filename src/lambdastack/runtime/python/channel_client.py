@@ -22,7 +22,6 @@ from lambdastack.runtime import protocol
 
 from .client import Invocation, RuntimeApiError
 
-MAX_RESPONSE_BYTES = 6_291_556  # as the init enforces it
 _RECV_SIZE = 64 * 1024
 
 
@@ -43,7 +42,7 @@ class ChannelClient(object):
         return self._receive()
 
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
-        if len(body) > MAX_RESPONSE_BYTES:
+        if len(body) > protocol.MAX_RESPONSE_BYTES:
             self._too_large(request_id, len(body))
         self._send(protocol.RESPONSE, {"request_id": request_id, "content_type": content_type}, body)
 
@@ -64,14 +63,12 @@ class ChannelClient(object):
 
     def _too_large(self, request_id: str, size: int) -> None:
         """As the init answers an oversized result: the invocation fails, the runtime is told 413."""
-        message = ("Response payload size (%d bytes) exceeded maximum allowed payload size (%d bytes)."
-                   % (size, MAX_RESPONSE_BYTES))
         self._send(protocol.ERROR, {
             "request_id": request_id, "error_type": "Function.ResponseSizeTooLarge",
-        }, json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).encode())
-        reply = json.dumps({"errorMessage": "Exceeded maximum allowed payload size (%d bytes)." % MAX_RESPONSE_BYTES,
-                            "errorType": "RequestEntityTooLarge"})
-        raise RuntimeApiError("Failed to post invocation response. Http response code: 413. %s" % reply)
+        }, json.dumps({"errorMessage": protocol.too_large_message(size),
+                       "errorType": "Function.ResponseSizeTooLarge"}).encode())
+        raise RuntimeApiError("Failed to post invocation response. Http response code: 413. %s"
+                              % json.dumps(protocol.refusal_of_too_large()))
 
     def _send(self, kind: int, meta: Dict[str, Any], body: bytes = b"") -> None:
         try:
