@@ -273,30 +273,38 @@ def test_aws_cli_deploys_an_image(server: Server, registry: ib.Registry, bootstr
 # ------------------------------------------------------------------ credentials, sharing, hostile layers
 
 
-def test_basic_auth_registry(private_server: Any, tmp_path: Path, bootstrap: bytes, lam: Any) -> None:
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[ib.Registry]:
+    """A registry of its own that asks for credentials: puller / s3cret."""
     if ib.tools_missing():
         pytest.skip(ib.tools_missing())
-    locked = ib.Registry(tmp_path / "locked", users={"puller": "s3cret"}).start()
-    try:
-        uri = locked.push(static_layout(tmp_path / "layout", bootstrap, "private").write(), "team/private", "v1",
-                          user="puller")
-        # Without credentials (the shared server): access denied, as Lambda says it.
-        refused = create(lam, uri)
-        config = wait_settled(lam, refused)
-        assert (config["State"], config["StateReasonCode"]) == ("Failed", "ImageAccessDenied"), config
-        assert config["StateReason"].startswith("Lambda does not have permission to access the ECR image.")
-        # With a docker-style config.json (what `docker login` / `skopeo login` write).
-        docker_config = tmp_path / "docker"
-        docker_config.mkdir()
-        auth = base64.b64encode(b"puller:s3cret").decode()
-        (docker_config / "config.json").write_text(json.dumps({"auths": {locked.host: {"auth": auth}}}))
-        srv = private_server(env={"DOCKER_CONFIG": str(docker_config)})
-        client = srv.client()
-        name = create(client, uri)
-        assert wait_settled(client, name)["State"] == "Active"
-        assert marker_of(client, name) == "private"
-    finally:
-        locked.stop()
+    registry = ib.Registry(tmp_path / "locked", users={"puller": "s3cret"}).start()
+    yield registry
+    registry.stop()
+
+
+def push_locked(locked: ib.Registry, bootstrap: bytes, workdir: Path, repository: str, marker: str) -> str:
+    return locked.push(static_layout(workdir, bootstrap, marker).write(), repository, "v1", user="puller")
+
+
+def test_basic_auth_registry(private_server: Any, tmp_path: Path, bootstrap: bytes, lam: Any,
+                             locked: ib.Registry) -> None:
+    uri = push_locked(locked, bootstrap, tmp_path / "layout", "team/private", "private")
+    # Without credentials (the shared server): access denied, as Lambda says it.
+    refused = create(lam, uri)
+    config = wait_settled(lam, refused)
+    assert (config["State"], config["StateReasonCode"]) == ("Failed", "ImageAccessDenied"), config
+    assert config["StateReason"].startswith("Lambda does not have permission to access the ECR image.")
+    # With a docker-style config.json (what `docker login` / `skopeo login` write).
+    docker_config = tmp_path / "docker"
+    docker_config.mkdir()
+    auth = base64.b64encode(b"puller:s3cret").decode()
+    (docker_config / "config.json").write_text(json.dumps({"auths": {locked.host: {"auth": auth}}}))
+    srv = private_server(env={"DOCKER_CONFIG": str(docker_config)})
+    client = srv.client()
+    name = create(client, uri)
+    assert wait_settled(client, name)["State"] == "Active"
+    assert marker_of(client, name) == "private"
 
 
 HELPER = """#!/bin/sh
@@ -312,32 +320,25 @@ fi
 """
 
 
-def test_credential_helpers(private_server: Any, tmp_path: Path, bootstrap: bytes) -> None:
+def test_credential_helpers(private_server: Any, tmp_path: Path, bootstrap: bytes, locked: ib.Registry) -> None:
     """`credHelpers` and `credsStore`, as `docker login` leaves them with a helper installed."""
-    if ib.tools_missing():
-        pytest.skip(ib.tools_missing())
-    locked = ib.Registry(tmp_path / "locked", users={"puller": "s3cret"}).start()
-    try:
-        uri = locked.push(static_layout(tmp_path / "layout", bootstrap, "helped").write(), "team/helped", "v1",
-                          user="puller")
-        helpers = tmp_path / "bin"
-        helpers.mkdir()
-        helper = helpers / "docker-credential-test"
-        helper.write_text(HELPER % (locked.host, locked.host))
-        helper.chmod(0o755)
-        path = f"{helpers}:{os.environ.get('PATH', '')}"
-        for config in ({"credHelpers": {locked.host: "test"}}, {"credsStore": "test", "auths": {locked.host: {}}}):
-            docker_config = tmp_path / f"docker-{len(config)}"
-            docker_config.mkdir()
-            (docker_config / "config.json").write_text(json.dumps(config))
-            (helpers / "asked").unlink(missing_ok=True)
-            client = private_server(env={"DOCKER_CONFIG": str(docker_config), "PATH": path}).client()
-            name = create(client, uri)
-            assert wait_settled(client, name)["State"] == "Active", config
-            assert marker_of(client, name) == "helped"
-            assert locked.host in (helpers / "asked").read_text().split()
-    finally:
-        locked.stop()
+    uri = push_locked(locked, bootstrap, tmp_path / "layout", "team/helped", "helped")
+    helpers = tmp_path / "bin"
+    helpers.mkdir()
+    helper = helpers / "docker-credential-test"
+    helper.write_text(HELPER % (locked.host, locked.host))
+    helper.chmod(0o755)
+    path = f"{helpers}:{os.environ.get('PATH', '')}"
+    for config in ({"credHelpers": {locked.host: "test"}}, {"credsStore": "test", "auths": {locked.host: {}}}):
+        docker_config = tmp_path / f"docker-{len(config)}"
+        docker_config.mkdir()
+        (docker_config / "config.json").write_text(json.dumps(config))
+        (helpers / "asked").unlink(missing_ok=True)
+        client = private_server(env={"DOCKER_CONFIG": str(docker_config), "PATH": path}).client()
+        name = create(client, uri)
+        assert wait_settled(client, name)["State"] == "Active", config
+        assert marker_of(client, name) == "helped"
+        assert locked.host in (helpers / "asked").read_text().split()
 
 
 def test_one_unpacked_root_per_image_removed_with_its_last_function(
