@@ -14,7 +14,8 @@ import sys
 import time
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,20 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> An
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+@contextmanager
+def cpu_load(processes: int | None = None, limit_s: float = 120.0) -> Iterator[None]:
+    """Keep every core busy while the block runs (races that a quiet machine hides show under load).
+
+    Each busy process ends by itself after `limit_s` even if the test is killed before it can stop them.
+    """
+    count = processes or os.cpu_count() or 2
+    code = f"import time\nend = time.monotonic() + {limit_s}\nwhile time.monotonic() < end: pass\n"
+    burners = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()

@@ -208,10 +208,8 @@ class Init:
                 else:
                     meta["status"] = os.WEXITSTATUS(status)
                 if self.current is not None and not self.current.answered:
+                    # The event the runtime held: any other the worker sent never reached it.
                     meta["request_id"] = self.current.request_id
-                elif self.pending is not None:
-                    # An event the runtime never asked for: the worker may hand it to another environment.
-                    meta["undelivered"] = self.pending.request_id
                 self.send(protocol.EXITED, meta)
 
     def _accept(self) -> None:

@@ -52,10 +52,9 @@ class State(Enum):
 class EnvironmentDied(Exception):
     """The environment stopped answering: its runtime or init exited, or it was killed."""
 
-    def __init__(self, reason: str, frame: Frame | None = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.frame = frame
 
 
 class _Channel(asyncio.Protocol):

@@ -714,6 +714,12 @@ class Worker:
                 if self.config.freeze_idle and pool.is_idle(env):
                     self._thawed[env] = None  # frozen once idle for freeze_delay_s: see _freeze_idle
 
+    @staticmethod
+    def _drop_undelivered(env: Environment) -> None:
+        env.flush_stray_output()  # what it printed on its way out belongs to no invocation
+        env.kill("its runtime exited before it took its next event")
+        raise _Undelivered()
+
     async def _spawn_within_budget(
         self, spec: EnvironmentSpec, fresh: bool = False, initialization_type: str = "on-demand"
     ) -> Environment:
@@ -846,25 +852,27 @@ class Worker:
         content_type = "application/json"
         duration_ms: float | None = None
         timed_out = False
+        sent = False
         try:
             env.send(protocol.INVOKE, meta, inv.payload)
+            sent = True
             while True:
                 remaining = max(0.0, deadline_ms / 1000 - time.time())
                 kind, rmeta, body = await env.next_frame(remaining)
                 # A late answer to an earlier event (a runtime that answered on its own first) is not this one's.
                 if kind not in (protocol.RESPONSE, protocol.ERROR) or rmeta.get("request_id", rid) in (rid, ""):
                     break
+            if retry_undelivered and kind == protocol.EXITED and _never_taken(env, rmeta, rid):
+                self._drop_undelivered(env)
             if kind == protocol.STREAM_START:
                 kind, rmeta, body = await follow_stream(env, rmeta, inv.sink, deadline_ms)
         except TimeoutError:
             timed_out = True
             kind, rmeta, body = -1, {}, b""
-        except EnvironmentDied as e:
-            kind, rmeta, body = protocol.EXITED, (e.frame[1] if e.frame else {}), b""
-        if retry_undelivered and kind == protocol.EXITED and rmeta.get("undelivered") == rid:
-            env.flush_stray_output()  # what it printed on its way out belongs to no invocation
-            env.kill("its runtime exited before it asked for its next event")
-            raise _Undelivered()
+        except EnvironmentDied:
+            if retry_undelivered and not sent:  # it was gone before the event could be handed over
+                self._drop_undelivered(env)
+            kind, rmeta, body = protocol.EXITED, {}, b""
         if "duration_ns" in rmeta:
             duration_ms = rmeta["duration_ns"] / 1e6
         else:
@@ -923,6 +931,18 @@ class Worker:
 
 class _Undelivered(Exception):
     """The environment's runtime exited before it took the event: nothing of it ran."""
+
+
+def _never_taken(env: Environment, exited: dict[str, Any], request_id: str) -> bool:
+    """Whether a runtime's exit (EXITED) shows that it never took the event `request_id`.
+
+    Where events pass through the init, its EXITED names the event the runtime held unanswered
+    (`request_id`). An exit that names another, or none, was reported before the init saw this
+    event: the runtime answered the one before and exited (Node.js after an uncaught
+    exception, exit status 129) while the event was on its way. A runtime with a socket of its
+    own (`direct`) takes events where the init cannot see them, so its exit proves nothing.
+    """
+    return not env.direct and exited.get("request_id") != request_id
 
 
 def _error_body(message: str, error_type: str | None) -> bytes:
