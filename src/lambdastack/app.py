@@ -12,6 +12,7 @@ from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
 from lambdastack.api.async_status import async_status_route
 from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
+from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
@@ -75,13 +76,20 @@ def build_app(settings: Settings) -> LambdaApi:
     def describe() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, **engine.describe()}
 
+    endpoints: list[FunctionEndpoint] = []
+
     async def on_startup() -> None:
         await asyncio.get_running_loop().run_in_executor(control_thread, control.start)
         await asyncio.get_running_loop().run_in_executor(control_thread, image_activation.start)
         await engine.start()
+        if engine.network.endpoint is not None:
+            endpoints.append(FunctionEndpoint(api, engine.network.endpoint))
+            endpoints[0].start()
         await deployments.start()
 
     async def on_shutdown() -> None:
+        for endpoint in endpoints:
+            await endpoint.stop()
         await deployments.stop()
         await engine.stop()
         await asyncio.get_running_loop().run_in_executor(None, image_activation.stop)
@@ -93,7 +101,7 @@ def build_app(settings: Settings) -> LambdaApi:
     event_invoke_configs = EventInvokeConfigService(deps, engine.event_invoke_configs)
     event_invoke_configs.on_change(engine.async_settings_changed)
     operations.update(event_invoke_config_operations.handlers(event_invoke_configs, ControlRunner(control_thread)))
-    return LambdaApi(
+    api = LambdaApi(
         operations=operations,
         internal={
             "/_lambdastack/health": health_route(describe),
@@ -109,3 +117,4 @@ def build_app(settings: Settings) -> LambdaApi:
         on_shutdown=on_shutdown,
         request_limits={"Invoke": SYNC_PAYLOAD_LIMIT, "InvokeWithResponseStream": SYNC_PAYLOAD_LIMIT},
     )
+    return api

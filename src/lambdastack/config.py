@@ -42,6 +42,11 @@ class Settings:
     # The CPU wake-up latency (µs) asked of the kernel's PM QoS while invocations flow;
     # None: ask nothing (see worker/cpu_latency.py).
     cpu_latency_us: int | None = 0
+    # Environments' network (see network/): public | private | none, the host ports they may
+    # reach at host.lambdastack.internal, and whose resolvers answer their DNS.
+    egress: str = "public"
+    allow_host_ports: tuple[int, ...] = ()
+    resolv_conf: Path = Path("/etc/resolv.conf")
 
     @property
     def base_url(self) -> str:

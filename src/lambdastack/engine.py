@@ -17,6 +17,7 @@ from lambdastack.control import runtimes as control_runtimes
 from lambdastack.control.code import CodeStore
 from lambdastack.control.events import Events
 from lambdastack.control.states import States
+from lambdastack.identity.credentials import CredentialMinter
 from lambdastack.images.store import images_folder, with_roots
 from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.async_invoker import AsyncInvoker, AsyncSettings
@@ -25,6 +26,7 @@ from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
 from lambdastack.invoke.snapstart_activation import SnapStartActivation
 from lambdastack.invoke.specs import parse_spec_key
+from lambdastack.network.host import HostNetwork, NetworkSettings, NetworkUnavailable
 from lambdastack.observe.logs import LogStore
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.sandbox import cgroups, detect, seccomp
@@ -33,6 +35,8 @@ from lambdastack.store.event_invoke_configs import SqliteEventInvokeConfigStore
 from lambdastack.store.queue import SqliteEventQueue
 from lambdastack.worker.nodejs import discover_nodes
 from lambdastack.worker.runtimes import discover_pythons, server_python
+from lambdastack.worker.spec import EnvironmentSpec
+from lambdastack.worker.tmp_disks import TmpDisks
 from lambdastack.worker.worker import Worker, WorkerConfig
 
 log = logging.getLogger("lambdastack")
@@ -55,6 +59,16 @@ class Engine:
         self.nodes = discover_nodes()
         control_runtimes.SUPPORTED = set(self.pythons) | set(self.nodes) | CUSTOM_RUNTIMES
         self.logs = LogStore(settings.data_dir / "logs")
+        self.network = HostNetwork(NetworkSettings(settings.egress, settings.allow_host_ports, settings.resolv_conf))
+        self.network_problem: str | None = None
+        self.credentials = CredentialMinter.from_data_dir(settings.data_dir)
+        self.tmp_disks: TmpDisks | None = None
+        if self.isolation == "namespaces":
+            problem = TmpDisks.available()
+            if problem is None:
+                self.tmp_disks = TmpDisks(settings.data_dir / "tmp-disks")
+            else:
+                log.warning("/tmp of environments is a tmpfs, charged to their memory: %s", problem)
         self.worker = Worker(
             WorkerConfig(
                 isolation=self.isolation,
@@ -70,6 +84,9 @@ class Engine:
             ),
             self.cgroups,
             self.logs.append,
+            network=self.network,
+            platform_variables=self._platform_variables,
+            tmp_disks=self.tmp_disks,
         )
         self.queue = SqliteEventQueue(settings.data_dir / "queue.db")
         self.admission = Admission(settings.account_concurrency, _reserved_of(store), _reserved_total(store))
@@ -90,6 +107,19 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         events.on_function_changed(self._changed)
         events.on_function_deleted(self._changed)
+
+    def _platform_variables(self, spec: EnvironmentSpec) -> tuple[dict[str, str], dict[str, str]]:
+        """A function's own short-lived credentials, and where its SDKs reach Lambda and other services."""
+        credentials = self.credentials.mint(spec.function_arn, spec.role)
+        endpoints: dict[str, str] = {}
+        lambda_url = self.network.endpoint_url() if self.isolation == "namespaces" else None
+        if self.isolation == "process":
+            lambda_url = self.settings.base_url  # functions share the host's network
+        if lambda_url:
+            endpoints["AWS_ENDPOINT_URL_LAMBDA"] = lambda_url
+        if self.settings.aws_endpoint_url:
+            endpoints["AWS_ENDPOINT_URL"] = self.settings.aws_endpoint_url
+        return credentials, endpoints
 
     @property
     def isolation_label(self) -> str:
@@ -141,6 +171,14 @@ class Engine:
             swept = await asyncio.to_thread(self.cgroups.sweep)
             if swept:
                 log.info("removed %d environment cgroups left by servers that are gone", swept)
+        if self.isolation == "namespaces":
+            try:
+                await asyncio.to_thread(self.network.start)
+            except NetworkUnavailable as e:
+                self.network_problem = str(e)
+                log.warning("FUNCTIONS HAVE NO NETWORK (loopback only): %s", e)
+        if self.tmp_disks is not None:
+            self.tmp_disks.start()
         log.info("isolation: %s; runtimes: %s", self.isolation_label, ", ".join([*self.pythons, *self.nodes]))
         await self.worker.start()
         await self.async_invoker.start()
@@ -151,6 +189,9 @@ class Engine:
         await self.snapstart.stop()
         await self.async_invoker.stop()
         await self.worker.stop()
+        if self.tmp_disks is not None:
+            self.tmp_disks.close()
+        await asyncio.to_thread(self.network.stop)
         await self.queue.close()
         self.event_invoke_configs.close()
         self.logs.close()
@@ -163,7 +204,17 @@ class Engine:
             "runtimes": [*self.pythons, *self.nodes, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
             "cpu_latency": self.worker.cpu_latency.status(),
+            "network": self._network_status(),
+            "tmp": "disk" if self.tmp_disks is not None else "tmpfs",
         }
+
+    def _network_status(self) -> dict[str, Any]:
+        if self.isolation == "process":
+            return {"egress": "host", "note": "process isolation: functions share the host's network"}
+        status = self.network.describe()
+        if self.network_problem:
+            status["problem"] = self.network_problem
+        return status
 
 
 def _reserved_of(store: Store) -> Callable[[str, str, str], int | None]:

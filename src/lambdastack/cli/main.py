@@ -31,6 +31,9 @@ def _serve(args: argparse.Namespace) -> int:
         async_concurrency=args.async_concurrency,
         aws_endpoint_url=args.aws_endpoint_url,
         cpu_latency_us=args.cpu_latency_us,
+        egress=args.egress,
+        allow_host_ports=tuple(args.allow_host_port),
+        resolv_conf=Path(args.resolv_conf),
     )
     return serve(settings)
 
@@ -41,6 +44,13 @@ def _latency(text: str) -> int | None:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more microseconds, or off")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number, 1 to 65535")
     return value
 
 
@@ -116,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="while invocations flow (and 2 s after), ask the kernel (PM QoS, /dev/cpu_dma_latency) "
                        "to keep CPUs in idle states that wake within this many microseconds; 0 (the default) keeps "
                        "idle CPUs polling during traffic, off asks nothing")
+    serve.add_argument("--egress", choices=["public", "private", "none"], default="public",
+                       help="where functions may connect: public addresses (Lambda's default), also private ranges, "
+                       "or nowhere (loopback only); never the host or other environments")
+    serve.add_argument("--allow-host-port", type=_port, action="append", default=[], metavar="PORT",
+                       help="let functions reach this host's service on PORT at host.lambdastack.internal "
+                       "(repeatable; the service may listen on loopback)")
+    serve.add_argument("--resolv-conf", default="/etc/resolv.conf", metavar="PATH",
+                       help="the resolv.conf whose first IPv4 nameserver answers functions' DNS queries")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -70,6 +70,8 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         architecture=(config.get("Architectures") or ["x86_64"])[0],
         fresh_runtime_process=fresh,
         snapstart=snapstart,
+        function_arn=config.get("FunctionArn") or "",
+        role=config.get("Role") or "",
     )
 
 

@@ -13,10 +13,11 @@ Two stages, both run in processes forked from a runtime's zygote:
 2. Once per environment (`enter_environment`), in the environment's first process (PID 1 of
    a new PID namespace): join the cgroups, unshare mount, network, IPC, UTS and cgroup
    namespaces, mount /tmp (a tmpfs of EphemeralStorage MB), /var/task and /opt (read-only),
-   /proc, pivot into the base root and detach the host's tree; bring up loopback (the
-   only interface: no route to the host or anywhere else). Then `become_function` (the
-   runtime) and `become_init` (PID 1 itself) drop to unprivileged uids with no
-   capabilities, `no_new_privs`, and the seccomp filter.
+   /proc, pivot into the base root and detach the host's tree; bring up loopback and, where
+   the server gives environments a network, `eth0`: one end of a veth pair whose other end
+   is a port of the server's bridge (`connect_network`; the rules are in network/rules.py).
+   Then `become_function` (the runtime) and `become_init` (PID 1 itself) drop to
+   unprivileged uids with no capabilities, `no_new_privs`, and the seccomp filter.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import socket
 import struct
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from lambdastack.sandbox import libc
+from lambdastack.sandbox import libc, netlink
 
 # The function's user, as on Lambda (sbx_user1051), and the init's own user.
 FUNCTION_UID = 993
@@ -76,12 +77,14 @@ def prepare_zygote(userns: bool) -> None:
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
 
 
-def build_base_root(base: str, binds: Sequence[Tuple[str, str]], hidden: Iterable[str]) -> None:
+def build_base_root(base: str, binds: Sequence[Tuple[str, str]], hidden: Iterable[str],
+                    etc: Optional[Dict[str, str]] = None) -> None:
     """Build the read-only base root at `base` (an empty directory) in the zygote's namespace.
 
     `binds` are (host path, path inside the root) pairs mounted read-only, e.g. the
     interpreter's prefix and /var/runtime; `hidden` are paths inside the root covered by an
-    empty read-only tmpfs (the host's site-packages).
+    empty read-only tmpfs (the host's site-packages); `etc` replaces files of the minimal /etc
+    (the network's `hosts` and `resolv.conf`).
     """
     libc.mount("tmpfs", base, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "mode=0755,size=" + BASE_SIZE)
     _bind_ro("/usr", base + "/usr")
@@ -91,7 +94,7 @@ def build_base_root(base: str, binds: Sequence[Tuple[str, str]], hidden: Iterabl
             os.symlink(os.readlink(host), base + host)
         elif os.path.isdir(host):
             _bind_ro(host, base + host)
-    _build_etc(base)
+    _build_etc(base, etc or {})
     _build_dev(base)
     for mountpoint in ("proc", "tmp", "var/task", "opt", "var/runtime"):
         os.makedirs(base + "/" + mountpoint, exist_ok=True)
@@ -107,10 +110,10 @@ def build_base_root(base: str, binds: Sequence[Tuple[str, str]], hidden: Iterabl
                "mode=0755,size=" + BASE_SIZE)
 
 
-def _build_etc(base: str) -> None:
+def _build_etc(base: str, replaced: Dict[str, str]) -> None:
     etc = base + "/etc"
     os.makedirs(etc)
-    for name, text in ETC_FILES.items():
+    for name, text in dict(ETC_FILES, **replaced).items():
         with open(etc + "/" + name, "w") as f:
             f.write(text)
     for name in ETC_COPIED:
@@ -238,6 +241,37 @@ def mount_layers(layers: Sequence[str], target: str) -> None:
     # overlayfs separates lower directories with ':' and options with ','; escape both.
     lower = ":".join(d.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,") for d in reversed(layers))
     libc.mount("overlay", target, "overlay", libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV, "lowerdir=" + lower)
+
+
+def connect_network(net: Dict[str, object], host_netns_fd: int) -> None:
+    """Plug this environment (already in its own network namespace) into the host's bridge.
+
+    `net` (from network/host.py): the bridge's index, the host end's interface name, this
+    environment's address and the gateway. The environment gets `eth0` with a /32 address and
+    two routes: the gateway on the link, and everything else through it. So every packet it
+    sends, to another environment too, crosses the host's rules (network/rules.py). IPv6 is
+    off in the namespace: none of the rules would apply to it.
+    """
+    own_fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for path in ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "/proc/sys/net/ipv6/conf/all/disable_ipv6"):
+            if os.path.exists(path):
+                _write(path, "1")
+        libc.setns(host_netns_fd, libc.CLONE_NEWNET)
+        try:
+            with netlink.Netlink() as nl:
+                nl.add_veth(str(net["host_if"]), int(str(net["bridge_index"])), "eth0", own_fd)
+        finally:
+            libc.setns(own_fd, libc.CLONE_NEWNET)
+    finally:
+        os.close(own_fd)
+    gateway = str(net["gateway"])
+    index = socket.if_nametoindex("eth0")
+    with netlink.Netlink() as nl:
+        nl.set_up(index)
+        nl.add_address(index, str(net["address"]), 32)
+        nl.add_route(index, (gateway, 32))
+        nl.add_route(index, gateway=gateway)
 
 
 def loopback_up() -> None:

@@ -42,6 +42,9 @@ _SYS_PIVOT_ROOT = 155
 _SYS_CAPSET = 126
 _SYS_OPEN_TREE = 428
 _SYS_MOVE_MOUNT = 429
+_SYS_FSOPEN = 430
+_SYS_FSCONFIG = 431
+_SYS_FSMOUNT = 432
 _SYS_CLOSE_RANGE = 436
 _SYS_MOUNT_SETATTR = 442
 
@@ -54,6 +57,11 @@ MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
 
 
 def _check(result: int, what: str) -> int:
@@ -125,6 +133,25 @@ def move_mount(fd: int, target: str) -> None:
     """Attach a detached mount tree at `target` (in the caller's mount namespace)."""
     _syscall(_SYS_MOVE_MOUNT, "move_mount", fd, b"", AT_FDCWD, target.encode(),
              ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+
+
+def fsmount_new(fstype: str, options: dict[str, str | None], attrs: int) -> int:
+    """A new superblock of `fstype` as a detached mount (a descriptor to attach with move_mount).
+
+    `options` are the filesystem's (None: a flag); `attrs` the mount's (MOUNT_ATTR_*).
+    """
+    context = _syscall(_SYS_FSOPEN, "fsopen", fstype.encode(), ctypes.c_uint(FSOPEN_CLOEXEC))
+    try:
+        for key, value in options.items():
+            if value is None:
+                _syscall(_SYS_FSCONFIG, "fsconfig", context, ctypes.c_uint(FSCONFIG_SET_FLAG), key.encode(), None, 0)
+            else:
+                _syscall(_SYS_FSCONFIG, "fsconfig", context, ctypes.c_uint(FSCONFIG_SET_STRING), key.encode(),
+                         value.encode(), 0)
+        _syscall(_SYS_FSCONFIG, "fsconfig", context, ctypes.c_uint(FSCONFIG_CMD_CREATE), None, None, 0)
+        return _syscall(_SYS_FSMOUNT, "fsmount", context, ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attrs))
+    finally:
+        os.close(context)
 
 
 def close_range(first: int) -> bool:

@@ -6,6 +6,7 @@ already mounted in its private namespace. For each spawn request from the worker
 
   zygote ──unshare(PID) + fork──▶ PID 1 of a new PID namespace  (`_environment`)
                                     │ join cgroups, unshare mnt/net/ipc/uts/cgroup,
+                                    │ plug eth0 into the server's bridge (if any),
                                     │ mount /tmp /var/task /opt /proc, pivot, lo up,
                                     │ listen on 127.0.0.1:9001
                                     ├──fork──▶ the runtime (`_runtime`): drop to the function's
@@ -77,7 +78,7 @@ class Zygote:
                 own_binds, own_hidden = python_layout()
                 binds += own_binds
                 hidden += own_hidden
-            jail.build_base_root(self.config["base_root"], binds, hidden)
+            jail.build_base_root(self.config["base_root"], binds, hidden, self.config.get("etc") or {})
             self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
         report["bounding_set_empty"] = jail.seal_zygote()
         signal.signal(signal.SIGCHLD, lambda *_: self._reap())
@@ -192,7 +193,14 @@ class Zygote:
         jail.join_cgroups(spec.get("cgroup_procs", ()))
         port = RUNTIME_API_PORT
         if self.mode != "process":
+            net = spec.get("net")
+            host_netns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC) if net else -1
             jail.unshare_environment()
+            if net:
+                try:
+                    jail.connect_network(net, host_netns)
+                finally:
+                    os.close(host_netns)
             root = spec.get("root") or self.config["base_root"]
             jail.enter_root(root, int(spec["tmp_mb"]), spec.get("task_dir"), spec.get("opt_dirs") or (),
                             own_root=bool(spec.get("root")))
@@ -274,14 +282,17 @@ class Zygote:
 
     def _receive_assignment(self, channel: socket.socket, tmp_mb: int) -> Dict[str, Any]:
         """Wait for this environment's function; mount its code (if it comes as a mount tree)
-        and give /tmp its size (if the environment was built before the size was known)."""
+        and its /tmp (a disk of EphemeralStorage MB, if it comes as one; else the tmpfs gets
+        its size, if the environment was built before the size was known)."""
         kind, meta, _, fds = protocol.read_frame(channel)
         try:
             if kind != protocol.ASSIGN:
                 raise RuntimeError("expected an ASSIGN frame, got %s" % protocol.NAMES.get(kind, kind))
-            if fds:
-                jail.attach_tree(fds[0], "/var/task")
-            if self.mode != "process" and int(meta["tmp_mb"]) != tmp_mb:
+            targets = list(meta.get("mounts") or ())
+            mounts = {targets[i]: fd for i, fd in enumerate(fds[:len(targets)])}
+            for target, fd in mounts.items():
+                jail.attach_tree(fd, target)  # the code, read-only; a disk-backed /tmp over the tmpfs
+            if self.mode != "process" and "/tmp" not in mounts and int(meta["tmp_mb"]) != tmp_mb:
                 jail.resize_tmp(int(meta["tmp_mb"]))
         finally:
             for fd in fds:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lambdastack.worker.spec import EnvironmentSpec
 
-# Credentials a function's SDK signs with. lambdastack does not mint role credentials; these
-# are placeholders so that SDK calls to lambdastack or other local endpoints can be signed.
+# Credentials a function's SDK signs with where the platform mints none (see identity/credentials.py).
 FUNCTION_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "ASIALAMBDASTACKLOCAL0",
     "AWS_SECRET_ACCESS_KEY": "lambdastack-local-secret-access-key-00000",
@@ -14,8 +15,11 @@ FUNCTION_CREDENTIALS = {
 
 
 def function_environment(
-    spec: EnvironmentSpec, log_stream: str, initialization_type: str = "on-demand"
+    spec: EnvironmentSpec, log_stream: str, initialization_type: str = "on-demand",
+    platform: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
+    """Lambda's variables over the function's own; `platform` (its credentials) over both, and
+    `defaults` (endpoints such as AWS_ENDPOINT_URL_LAMBDA) only where the function set none."""
     task_root = "/var/task"
     env: dict[str, str] = {
         "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
@@ -28,6 +32,7 @@ def function_environment(
         # OS-only runtimes have no language directory (/var/lang).
         env["PATH"] = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
         env["LD_LIBRARY_PATH"] = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+    env.update(defaults or {})
     env.update(spec.environment)  # users may override PATH, LANG, LD_LIBRARY_PATH
     env.update(
         {
@@ -42,7 +47,7 @@ def function_environment(
             "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
             "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group_name,
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-            **FUNCTION_CREDENTIALS,
+            **(platform or FUNCTION_CREDENTIALS),
         }
     )
     if initialization_type == "snap-start":

@@ -45,6 +45,8 @@ class EnvironmentSpec:
     # A published version with SnapStart: new environments are copies of an initialized one
     # (see worker/snapstart.py).
     snapstart: bool = False
+    function_arn: str = ""
+    role: str = ""  # the execution role: whose credentials the function gets
 
     def opt_path(self, relative: str) -> Path | None:
         """The host file a function sees at /opt/<relative>: in the last layer that has it."""

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdastack import errors
+from lambdastack.network.host import HostNetwork, NetworkUnavailable
 from lambdastack.runtime import protocol
 from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
@@ -41,6 +43,7 @@ from lambdastack.worker.sdk import runtime_package_binds, sdk_binds
 from lambdastack.worker.snapstart import SnapStart
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.streaming import follow_stream
+from lambdastack.worker.tmp_disks import TmpDisks
 from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
 
 log = logging.getLogger("lambdastack.worker")
@@ -58,6 +61,8 @@ LOG_TAIL_BYTES = 4096
 
 # (account, region, function name, log stream, text)
 LogSink = Callable[[str, str, str, str, bytes], None]
+# A function's credentials and endpoints: (variables that override the function's, defaults).
+PlatformVariables = Callable[[EnvironmentSpec], tuple[dict[str, str], dict[str, str]]]
 
 
 class EnvironmentStartError(Exception):
@@ -93,10 +98,18 @@ class WorkerConfig:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, cgroups: Driver | None, log_sink: LogSink) -> None:
+    def __init__(
+        self, config: WorkerConfig, cgroups: Driver | None, log_sink: LogSink, network: HostNetwork | None = None,
+        platform_variables: PlatformVariables | None = None, tmp_disks: TmpDisks | None = None,
+    ) -> None:
         self.config = config
         self.cgroups = cgroups
         self.log_sink = log_sink
+        # Environments' network (None, or not enabled: loopback only), the variables the
+        # platform gives each function (credentials, endpoints) and disk-backed /tmp (None: tmpfs).
+        self.network = network if network is not None and config.isolation == "namespaces" else None
+        self.platform_variables = platform_variables
+        self.tmp_disks = tmp_disks if config.isolation == "namespaces" else None
         self.pools: dict[str, Pool] = {}
         self.zygotes: dict[str, ZygoteClient] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
@@ -335,6 +348,8 @@ class Worker:
         base = self.config.data_dir / "sandbox" / name
         base.mkdir(parents=True, exist_ok=True)
         config.update(mode=self.config.isolation, base_root=str(base))
+        if self.network is not None:
+            config["etc"] = self.network.etc_files()
         return name, executable, config
 
     def _zygote_name(self, spec: EnvironmentSpec) -> str:
@@ -412,6 +427,12 @@ class Worker:
         ids = self._ids()
         if ids:
             request["ids"] = ids
+        if self.network is not None and not cgroups_by_fd:  # a SnapStart copy makes its own namespace
+            try:
+                request["net"] = self.network.lease(env_id)
+            except NetworkUnavailable as e:
+                env.kill("could not be created")
+                raise EnvironmentStartError(f"could not create an environment: {e}")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
@@ -438,6 +459,8 @@ class Worker:
 
     def _environment_gone(self, env: Environment) -> None:
         self._settle_refill(env)
+        if self.network is not None:
+            self.network.release(env.id)
         if env.memory_mb:
             self.memory.release(env.memory_mb)
             env.memory_mb = 0
@@ -474,7 +497,8 @@ class Worker:
         today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         log_stream = f"{today}/[{spec.version}]{env.id}"
         env.assigned(spec.key, log_stream, self._stray_output(spec))
-        variables = function_environment(spec, log_stream, initialization_type)
+        overrides, defaults = self.platform_variables(spec) if self.platform_variables else ({}, {})
+        variables = function_environment(spec, log_stream, initialization_type, overrides, defaults)
         argv = list(spec.argv or ())
         interpreter = self.config.runtimes.get(spec.runtime)
         if not argv and spec.fresh_runtime_process and interpreter is not None:
@@ -595,9 +619,22 @@ class Worker:
     async def _send_assignment(
         self, env: Environment, channel: socket.socket, assignment: dict[str, Any], code_dir: Path | None
     ) -> None:
-        """Send an ASSIGN frame (with the code's read-only mount tree), then listen to the channel."""
-        frame = protocol.encode(protocol.ASSIGN, assignment)
-        fds = [jail.readonly_tree(str(code_dir))] if code_dir is not None else []
+        """Send an ASSIGN frame (with the code's read-only mount tree and a disk-backed /tmp, as
+        the frame's `mounts` say), then listen to the channel."""
+        fds: list[int] = []
+        mounts: list[str] = []
+        if code_dir is not None:
+            fds.append(jail.readonly_tree(str(code_dir)))
+            mounts.append("/var/task")
+        if self.tmp_disks is not None:
+            try:
+                fds.append(await self.tmp_disks.take(int(assignment["tmp_mb"])))
+                mounts.append("/tmp")
+            except (OSError, subprocess.CalledProcessError) as e:
+                for fd in fds:
+                    os.close(fd)
+                raise EnvironmentStartError(f"could not make the environment's /tmp: {e}")
+        frame = protocol.encode(protocol.ASSIGN, dict(assignment, mounts=mounts))
         try:
             channel.setblocking(True)
             socket.send_fds(channel, [frame], fds) if fds else channel.sendall(frame)

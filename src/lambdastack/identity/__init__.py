@@ -1,0 +1,1 @@
+"""Who is calling: the credentials the platform gives each function."""
