@@ -224,6 +224,8 @@ LAMBDA_VARIABLES = {
     # only where configured or traced
     "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS",
     "_AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_PORT",
+    # lambdastack's: where the function's SDK reaches the Lambda API (see README, Network)
+    "AWS_ENDPOINT_URL_LAMBDA",
 }
 
 

@@ -26,7 +26,13 @@ from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
 from lambdastack.invoke.snapstart_activation import SnapStartActivation
 from lambdastack.invoke.specs import parse_spec_key
-from lambdastack.network.host import HostNetwork, NetworkSettings, NetworkUnavailable
+from lambdastack.network.host import (
+    HOST_PLACEHOLDER,
+    HostNetwork,
+    NetworkSettings,
+    NetworkUnavailable,
+    functions_view,
+)
 from lambdastack.observe.logs import LogStore
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.sandbox import cgroups, detect, seccomp
@@ -59,7 +65,11 @@ class Engine:
         self.nodes = discover_nodes()
         control_runtimes.SUPPORTED = set(self.pythons) | set(self.nodes) | CUSTOM_RUNTIMES
         self.logs = LogStore(settings.data_dir / "logs")
-        self.network = HostNetwork(NetworkSettings(settings.egress, settings.allow_host_ports, settings.resolv_conf))
+        # An AWS endpoint on the host's loopback (a local moto or LocalStack) is the operator's
+        # own choice of where functions' SDK calls go: its port is opened to them as well.
+        self.functions_aws_endpoint, aws_port = functions_view(settings.aws_endpoint_url)
+        ports = settings.allow_host_ports + ((aws_port,) if aws_port else ())
+        self.network = HostNetwork(NetworkSettings(settings.egress, ports, settings.resolv_conf))
         self.network_problem: str | None = None
         self.credentials = CredentialMinter.from_data_dir(settings.data_dir)
         self.tmp_disks: TmpDisks | None = None
@@ -119,6 +129,9 @@ class Engine:
             endpoints["AWS_ENDPOINT_URL_LAMBDA"] = lambda_url
         if self.settings.aws_endpoint_url:
             endpoints["AWS_ENDPOINT_URL"] = self.settings.aws_endpoint_url
+            if self.functions_aws_endpoint and self.network.plan is not None:
+                gateway = self.network.plan.gateway  # not the alias: an image's own /etc/hosts lacks it
+                endpoints["AWS_ENDPOINT_URL"] = self.functions_aws_endpoint.replace(HOST_PLACEHOLDER, gateway)
         return credentials, endpoints
 
     @property

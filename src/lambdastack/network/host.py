@@ -26,6 +26,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from lambdastack.network import rules
 
@@ -34,6 +35,25 @@ log = logging.getLogger("lambdastack.network")
 RUN_DIR = Path("/run/lambdastack")
 HOST_ALIAS = "host.lambdastack.internal"
 EGRESS_MODES = ("public", "private", "none")
+
+
+HOST_PLACEHOLDER = "{host}"
+
+
+def functions_view(url: str | None) -> tuple[str | None, int | None]:
+    """A URL on the host's loopback as functions must write it (its host a placeholder for
+    the host alias), and its port; (None, None) for any other URL."""
+    if not url:
+        return None, None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    loopback = host == "localhost"
+    with contextlib.suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if not loopback:
+        return None, None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return urlunsplit(parts._replace(netloc=f"{HOST_PLACEHOLDER}:{port}")), port
 
 
 class NetworkUnavailable(Exception):
@@ -65,8 +85,9 @@ class HostNetwork:
     def describe(self) -> dict[str, object]:
         if self.plan is None:
             return {"egress": "none"}
-        return {"egress": self.plan.egress, "subnet": self.plan.subnet, "gateway": self.plan.gateway,
-                "host_alias": HOST_ALIAS, "allowed_host_ports": list(self.plan.host_ports)}
+        return {"egress": self.plan.egress, "bridge": self.plan.bridge, "subnet": self.plan.subnet,
+                "gateway": self.plan.gateway, "host_alias": HOST_ALIAS,
+                "allowed_host_ports": list(self.plan.host_ports)}
 
     # ------------------------------------------------------------------ start and stop
 
@@ -147,6 +168,7 @@ class HostNetwork:
         return {
             "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{self.plan.gateway}\t{HOST_ALIAS}\n",
             "resolv.conf": f"nameserver {self.plan.gateway}\noptions timeout:2 attempts:2\n",
+            "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
         }
 
     def endpoint_url(self) -> str | None:

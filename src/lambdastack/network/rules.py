@@ -8,7 +8,8 @@ gateway). What they allow:
 - with `egress private`, the private ranges too;
 - to the host only: DNS at the gateway (forwarded to the host's resolver), the Lambda API
   endpoint for functions, and the host ports the operator allowed (`--allow-host-port`,
-  forwarded to the host's loopback);
+  forwarded to the host's loopback, where the service sees the connection come from
+  127.0.0.1, as from a local client: the operator opened that port to functions);
 - nothing else: not the host's other ports or addresses, not link-local (169.254.0.0/16,
   with the instance metadata address), not other environments (of this server or another),
   not IPv6. A refused TCP connection is reset and anything else gets an ICMP error, so an
@@ -76,6 +77,10 @@ table inet {plan.table} {{
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr {plan.subnet} oifname != "{br}" masquerade
+  }}
+  chain input_nat {{
+    type nat hook input priority 100; policy accept;
+    iifname "{br}" ct status dnat ip daddr 127.0.0.0/8 snat ip to 127.0.0.1
   }}
   chain input {{
     type filter hook input priority filter; policy accept;

@@ -75,5 +75,7 @@ def mount_image(path: str) -> int:
                                  libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV)
     finally:
         os.close(loop)  # the mount holds the device now; when the mount goes, so does the device
-    os.chmod("/proc/self/fd/%d" % mount, 0o1777)
+    root = "/proc/self/fd/%d" % mount
+    os.chmod(root, 0o1777)
+    os.rmdir(root + "/lost+found")  # a function finds its /tmp empty, as on Lambda
     return mount
