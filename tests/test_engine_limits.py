@@ -135,12 +135,12 @@ def handler(event, context):
     finally:
         if os.path.exists("/tmp/fill"):
             os.remove("/tmp/fill")
-    return {"size_mb": st.f_blocks * st.f_frsize // (1 << 20), "written_mb": written >> 20, "error": error}
+    return {"size_mb": st.f_bavail * st.f_frsize // (1 << 20), "written_mb": written >> 20, "error": error}
 '''
 
 
 def test_tmp_is_limited_to_ephemeral_storage(lam: Any) -> None:
-    # tmpfs pages count against the memory cgroup: give the function room for 512 MB of them.
+    """A function can write EphemeralStorage MB to /tmp (what it finds free there), and no more."""
     name = create_function(lam, TMP, MemorySize=1024, Timeout=60, EphemeralStorage={"Size": 512})
     r = invoke_ok(lam, name, {"mb": 600})
     assert r["size_mb"] == 512

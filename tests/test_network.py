@@ -375,7 +375,7 @@ def test_tmp_is_storage_not_memory(lam: Any, net_server: Server) -> None:
     first = invoke_ok(lam, name, {"mb": 400})
     assert (first["result"], first["written_mb"]) == ("ok", 400)
     full = invoke_ok(lam, name, {"mb": 600})
-    assert full["result"] == "ENOSPC" and 400 < full["written_mb"] < 512
+    assert full["result"] == "ENOSPC" and 510 <= full["written_mb"] <= 512  # the file's own extents take a few blocks
     assert full["environment"] == first["environment"]  # it survived, warm
     big = create_function(lam, TMP_WRITER, runtime="python3.12", MemorySize=128, Timeout=300,
                           EphemeralStorage={"Size": 4096})

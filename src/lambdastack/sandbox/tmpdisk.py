@@ -53,15 +53,25 @@ def _free_loop_device(path: str) -> "tuple[int, int]":
         os.unlink(path)
 
 
-def make_image(path: str, size_mb: int) -> None:
-    """A sparse file holding an empty ext4 of `size_mb` MB: no journal (nothing in /tmp survives
-    a crash anyway), no reserved blocks (all of it is the function's)."""
+BLOCK = 4096
+
+
+def make_image(path: str, blocks: int) -> None:
+    """A sparse file holding an empty ext4 of `blocks` 4 KB blocks: no journal (nothing in /tmp
+    survives a crash anyway), no reserved blocks (all of it is the function's)."""
     with open(path, "wb") as f:
-        f.truncate(size_mb * 1024 * 1024)
+        f.truncate(blocks * BLOCK)
     subprocess.run(
-        ["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", "-E", "lazy_itable_init=1,nodiscard", path],
+        ["mkfs.ext4", "-q", "-F", "-b", str(BLOCK), "-O", "^has_journal", "-m", "0", "-E",
+         "lazy_itable_init=1,nodiscard", path],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
+
+
+def usable_blocks(mount: int) -> int:
+    """How many blocks a mounted image gives its files: its size less what ext4 keeps for itself
+    (metadata, and the clusters it reserves so that delayed allocation never fails)."""
+    return os.statvfs("/proc/self/fd/%d" % mount).f_bavail
 
 
 def mount_image(path: str) -> int:

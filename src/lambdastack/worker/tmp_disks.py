@@ -27,6 +27,8 @@ class TmpDisks:
         self.folder = folder
         self.ready_per_size = ready_per_size
         self._ready: dict[int, list[int]] = {}  # size -> detached mounts
+        # size -> image blocks that give exactly that many MB to files (ext4 keeps some for itself)
+        self._blocks: dict[int, int] = {}
         self._filling: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -65,9 +67,24 @@ class TmpDisks:
         return await asyncio.to_thread(self._make, size_mb)
 
     def _make(self, size_mb: int) -> int:
+        """A new /tmp whose files get exactly `size_mb` MB (a write past that fails with ENOSPC):
+        the image is grown by what ext4 keeps for itself, measured on the first one of each size."""
+        wanted = size_mb * 1024 * 1024 // tmpdisk.BLOCK
+        blocks = self._blocks.get(size_mb, wanted)
+        for _ in range(4):
+            mount = self._mount_new(blocks)
+            usable = tmpdisk.usable_blocks(mount)
+            if usable == wanted:
+                self._blocks[size_mb] = blocks
+                return mount
+            os.close(mount)
+            blocks += wanted - usable
+        raise OSError(f"could not size a /tmp of {size_mb} MB")
+
+    def _mount_new(self, blocks: int) -> int:
         path = str(self.folder / f"{uuid.uuid4().hex}.img")
         try:
-            tmpdisk.make_image(path, size_mb)
+            tmpdisk.make_image(path, blocks)
             return tmpdisk.mount_image(path)  # unlinks the image
         except BaseException:
             if os.path.exists(path):
