@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import image_builder as ib
 import nethosts
 import pytest
 import requests
+import runtimes_functions as fn
 from helpers import Server, create_function, free_port, invoke, invoke_ok, make_zip, stored_log, unique, wait_for
 from nethosts import METADATA, PAGE, PRIVATE, PUBLIC
 
@@ -139,6 +141,42 @@ exports.handler = async (event) => ({ byName: await get(event.byName), byAddress
     name = create_function(lam, files={"index.js": source}, handler="index.handler", runtime=node, Timeout=30)
     out = invoke_ok(lam, name, {"byName": f"http://{TEST_DOMAIN}/", "byAddress": f"http://{PUBLIC}/"})
     assert out == {"byName": PAGE.decode(), "byAddress": PAGE.decode()}
+
+
+IMAGE_APP = PROBE
+
+
+@pytest.fixture(scope="module")
+def image_uri(registry: ib.Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python image (awslambdaric) whose own /etc/hosts and /etc/resolv.conf know nothing of
+    lambdastack (its resolver is the test host's private address: never reached)."""
+    if fn.host_python3() is None:
+        pytest.skip("no /usr/bin/python3 on this host to build the image's Python from")
+    workdir = tmp_path_factory.mktemp("image")
+    ric = dict(fn.vendored_awslambdaric(str(workdir / "ric")))
+    layer_path = workdir / "python.tar.gz"
+    ib.host_python_layer(layer_path, tuple(str(workdir / "ric" / n) for n in ric if str(n).endswith(".so")))
+    image = ib.Image(workdir / "layout", entrypoint=["python3", "-m", "awslambdaric"], cmd=["app.handler"],
+                     working_dir="/var/task", env=["LAMBDA_TASK_ROOT=/var/task"])
+    image.add_layer_file(layer_path)
+    files = [ib.file(f"var/task/{name}", content, 0o644) for name, content in {"app.py": IMAGE_APP, **ric}.items()]
+    files += [ib.file("etc/hosts", "127.0.0.1\tlocalhost\n"), ib.file("etc/resolv.conf", f"nameserver {PRIVATE}\n")]
+    image.add_layer(ib.layer(files))
+    return registry.push(image.write(), "network/python", "v1")
+
+
+def test_container_image_function_resolves_and_fetches(lam: Any, image_uri: str) -> None:
+    name = unique("img")
+    lam.create_function(FunctionName=name, Role="arn:aws:iam::000000000000:role/r", PackageType="Image",
+                        Code={"ImageUri": image_uri}, Timeout=30)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    out = invoke_ok(lam, name, {"fetch": {"by_name": f"http://{TEST_DOMAIN}/"}, "resolve": "host.lambdastack.internal"})
+    assert out["by_name"] == PAGE.decode()
+    assert out["resolved"] == health_of(lam)["gateway"]
+
+
+def health_of(lam: Any) -> dict[str, Any]:
+    return requests.get(lam.meta.endpoint_url + "/_lambdastack/health", timeout=5).json()["network"]
 
 
 # ------------------------------------------------------------------------------ what stays closed

@@ -149,7 +149,7 @@ def _populate_dev(dev: str) -> None:
 def _bind_ro(host: str, target: str) -> None:
     if os.path.isdir(host):
         os.makedirs(target, exist_ok=True)
-    else:
+    elif not os.path.exists(target):  # (a read-only root has its mount points already)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
     libc.mount(host, target, None, libc.MS_BIND | libc.MS_REC)
@@ -178,14 +178,20 @@ def unshare_environment() -> None:
 
 
 def enter_root(root: str, tmp_mb: int, task_dir: Optional[str], opt_dirs: Sequence[str] = (),
-               own_root: bool = False) -> None:
+               own_root: bool = False, etc_from: str = "") -> None:
     """Mount this environment's /tmp, /var/task, /opt (its layers) and /proc on `root`; pivot into it.
 
     `own_root` is for roots that are not a mount of their own yet (a container image's
-    unpacked root filesystem); the base root prepared by the zygote already is one.
+    unpacked root filesystem); the base root prepared by the zygote already is one. An
+    image's own /etc/hosts and /etc/resolv.conf give way to the base root's (in `etc_from`),
+    which know the environment's network.
     """
     if own_root:
         _bind_ro(root, root)
+        for name in ("hosts", "resolv.conf"):
+            ours, theirs = etc_from + "/" + name, root + "/etc/" + name
+            if etc_from and os.path.isfile(ours) and os.path.isfile(theirs) and not os.path.islink(theirs):
+                _bind_ro(ours, theirs)
         # The image's own /dev is not used: the same few device nodes as the base root's.
         libc.mount("tmpfs", root + "/dev", "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC, "size=64k,mode=0755")
         _populate_dev(root + "/dev")

@@ -203,7 +203,7 @@ class Zygote:
                     os.close(host_netns)
             root = spec.get("root") or self.config["base_root"]
             jail.enter_root(root, int(spec["tmp_mb"]), spec.get("task_dir"), spec.get("opt_dirs") or (),
-                            own_root=bool(spec.get("root")))
+                            own_root=bool(spec.get("root")), etc_from=self.config["base_root"] + "/etc")
             jail.loopback_up()
         else:
             port = 0
