@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from lambdastack.network import rules
+from lambdastack.sandbox.cgroups import pid_alive
 
 log = logging.getLogger("lambdastack.network")
 
@@ -189,7 +190,7 @@ def sweep() -> int:
             pid = int(json.loads(record.read_text())["pid"])
         except (OSError, ValueError, KeyError):
             pid = 0
-        if pid and _alive(pid):
+        if pid and pid_alive(pid):
             continue
         remove(record.stem[len("network-"):])
         swept += 1
@@ -205,16 +206,6 @@ def remove(tag: str) -> None:
             _run("ip", "link", "del", f"lsbr{tag}")
     with contextlib.suppress(OSError):
         (RUN_DIR / f"network-{tag}.json").unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _record(tag: str, pid: int) -> None:

@@ -38,7 +38,8 @@ def _read(path: Path) -> str:
         return f.read()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (a server whose leftovers must not be swept)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -253,7 +254,7 @@ class V1Driver(Driver):
         for server_dir in root.iterdir() if root.exists() else ():
             if not server_dir.is_dir() or server_dir.name == self.server_id:
                 continue
-            if server_dir.name.isdigit() and _pid_alive(int(server_dir.name)):
+            if server_dir.name.isdigit() and pid_alive(int(server_dir.name)):
                 continue
             for env_dir in [p for p in server_dir.iterdir() if p.is_dir()]:
                 dirs = {c: self.mount / c / ROOT_NAME / server_dir.name / env_dir.name for c in V1_CONTROLLERS}
@@ -402,7 +403,7 @@ class V2Driver(Driver):
         for server_dir in root.iterdir():
             if not server_dir.is_dir() or server_dir.name == self.server_id:
                 continue
-            if server_dir.name.isdigit() and _pid_alive(int(server_dir.name)):
+            if server_dir.name.isdigit() and pid_alive(int(server_dir.name)):
                 continue
             for env_dir in [p for p in server_dir.iterdir() if p.is_dir()]:
                 V2Cgroup(env_dir).kill_and_remove()
