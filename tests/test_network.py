@@ -435,8 +435,8 @@ def test_nothing_of_a_killed_server_remains_after_a_restart(tmp_path: Path, dns:
     assert disks
     srv.kill()
     again = Server(tmp_path / "data", "--resolv-conf", str(tmp_path / "resolv.conf")).start()
-    alive = health(again)["network"]["bridge"][len("lsbr"):]
     try:
+        alive = health(again)["network"]["bridge"][len("lsbr"):]
         # The environments were frozen when their server died: they go once the new server sweeps
         # their cgroups, and their veths and /tmp disks with them.
         assert wait_for(lambda: not _of(dead) and not set(disks) & set(nethosts.leftovers()["loops"]), timeout=30), \
