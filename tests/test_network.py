@@ -337,6 +337,32 @@ def test_function_credentials_are_its_own_and_short_lived(lam: Any) -> None:
     assert claims["arn"].endswith(f":function:{first}") and claims["exp"] > time.time()
 
 
+CONTAINER_CREDENTIALS = """
+import os, urllib.request, boto3
+
+def handler(event, context):
+    from_variables = os.environ["AWS_ACCESS_KEY_ID"]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        del os.environ[name]
+    credentials = boto3.Session().get_credentials()
+    request = urllib.request.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+    try:
+        urllib.request.urlopen(request, timeout=2)
+        without_token = 200
+    except urllib.error.HTTPError as e:
+        without_token = e.code
+    return {"method": credentials.method, "same": credentials.access_key == from_variables,
+            "without_token": without_token}
+"""
+
+
+def test_container_credentials_endpoint_serves_the_same_credentials(lam: Any) -> None:
+    """SDKs that look for container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI) find the
+    function's own, given AWS_CONTAINER_AUTHORIZATION_TOKEN; without the token, nothing."""
+    name = create_function(lam, CONTAINER_CREDENTIALS, runtime="python3.12", Timeout=30)
+    assert invoke_ok(lam, name) == {"method": "container-role", "same": True, "without_token": 403}
+
+
 SQS_SENDER = """
 import boto3
 

@@ -7,8 +7,10 @@ environments of a changed function are retired.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +45,7 @@ from lambdastack.worker.nodejs import discover_nodes
 from lambdastack.worker.runtimes import discover_pythons, server_python
 from lambdastack.worker.spec import EnvironmentSpec
 from lambdastack.worker.tmp_disks import TmpDisks
-from lambdastack.worker.worker import Worker, WorkerConfig
+from lambdastack.worker.worker import PlatformEnvironment, Worker, WorkerConfig
 
 log = logging.getLogger("lambdastack")
 
@@ -118,9 +120,19 @@ class Engine:
         events.on_function_changed(self._changed)
         events.on_function_deleted(self._changed)
 
-    def _platform_variables(self, spec: EnvironmentSpec) -> tuple[dict[str, str], dict[str, str]]:
-        """A function's own short-lived credentials, and where its SDKs reach Lambda and other services."""
+    def _platform_variables(self, spec: EnvironmentSpec) -> PlatformEnvironment:
+        """A function's own short-lived credentials (as variables, and as the document the container
+        credentials endpoint serves), and where its SDKs reach Lambda and other services."""
         credentials = self.credentials.mint(spec.function_arn, spec.role)
+        authorization = secrets.token_urlsafe(24)
+        document = {
+            "AccessKeyId": credentials["AWS_ACCESS_KEY_ID"],
+            "SecretAccessKey": credentials["AWS_SECRET_ACCESS_KEY"],
+            "Token": credentials["AWS_SESSION_TOKEN"],
+            "Expiration": dt.datetime.fromtimestamp(self.credentials.expires(credentials["AWS_SESSION_TOKEN"]),
+                                                    dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        credentials["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorization
         endpoints: dict[str, str] = {}
         lambda_url = self.network.endpoint_url() if self.isolation == "namespaces" else None
         if self.isolation == "process":
@@ -132,7 +144,7 @@ class Engine:
             if self.functions_aws_endpoint and self.network.plan is not None:
                 gateway = self.network.plan.gateway  # not the alias: an image's own /etc/hosts lacks it
                 endpoints["AWS_ENDPOINT_URL"] = self.functions_aws_endpoint.replace(HOST_PLACEHOLDER, gateway)
-        return credentials, endpoints
+        return PlatformEnvironment(credentials, endpoints, dict(document, authorization=authorization))
 
     @property
     def isolation_label(self) -> str:

@@ -79,6 +79,12 @@ class CredentialMinter:
             return None
         return Caller(str(claims["arn"]), str(claims["role"]), int(claims["exp"]))
 
+    @staticmethod
+    def expires(session_token: str) -> int:
+        """When credentials minted here expire (epoch seconds), read without checking the seal."""
+        payload = session_token.partition(".")[0]
+        return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+
     def secret_for(self, access_key_id: str) -> str:
         return base64.b64encode(self._mac(b"secret", access_key_id)).decode()[:40]
 

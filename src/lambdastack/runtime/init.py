@@ -34,6 +34,9 @@ MAX_REQUEST_BODY = 8 * 1024 * 1024
 # Larger reads would take a fresh mmap (and munmap) for every message; large bodies take a few reads.
 RECV_SIZE = 64 * 1024
 PREFIX = "/2018-06-01/runtime/"
+# The container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI): the function's own
+# credentials, for SDKs that look there, to a caller with AWS_CONTAINER_AUTHORIZATION_TOKEN.
+CREDENTIALS_PATH = "/2018-06-01/credentials"
 ACCEPTED = b'{"status":"OK"}'
 # A streamed response is not read further while this much waits to go to the worker.
 CHANNEL_HIGH_WATER = 2 * 1024 * 1024
@@ -60,8 +63,10 @@ class Init:
         runtime_pid: int,
         extensions: Optional[ext.Extensions] = None,
         extension_pids: Optional[Set[int]] = None,
+        credentials: Optional[Dict[str, str]] = None,
     ) -> None:
         self.channel = channel
+        self.credentials = credentials
         self.listener = listener
         self.runtime_pid = runtime_pid
         self.extensions = extensions if extensions is not None else ext.Extensions({}, 0)
@@ -312,6 +317,9 @@ class Init:
                                       "errorMessage": "Extension %s failed: %s" % (error["extension"],
                                                                                    error["errorType"])}).encode())
             return
+        if path == CREDENTIALS_PATH and req.method == "GET":
+            self._serve_credentials(conn, req)
+            return
         if not path.startswith(PREFIX):
             self._reply(conn, 404, "Not Found", {"errorMessage": "no such route", "errorType": "NotFound"})
             return
@@ -333,6 +341,13 @@ class Init:
             self._init_error(conn, req)
         else:
             self._reply(conn, 404, "Not Found", {"errorMessage": "no such route", "errorType": "NotFound"})
+
+    def _serve_credentials(self, conn: Connection, req: Request) -> None:
+        credentials = self.credentials
+        if credentials is None or req.headers.get("authorization") != credentials.get("authorization"):
+            self._reply(conn, 403, "Forbidden", {"message": "Invalid authorization token"})
+            return
+        self._reply(conn, 200, "OK", {k: v for k, v in credentials.items() if k != "authorization"})
 
     def _next(self, conn: Connection) -> None:
         current = self.current
@@ -601,5 +616,6 @@ def serve(
     runtime_pid: int,
     extensions: Optional[ext.Extensions] = None,
     extension_pids: Optional[Set[int]] = None,
+    credentials: Optional[Dict[str, str]] = None,
 ) -> None:
-    Init(channel, listener, runtime_pid, extensions, extension_pids).run()
+    Init(channel, listener, runtime_pid, extensions, extension_pids, credentials).run()

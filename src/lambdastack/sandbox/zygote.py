@@ -233,6 +233,9 @@ class Zygote:
         assignment = self._receive_assignment(channel, int(spec["tmp_mb"]))
         env = assignment["env"]
         env["AWS_LAMBDA_RUNTIME_API"] = api
+        credentials = assignment.pop("credentials", None)  # the init serves them; nobody else holds the document
+        if credentials:
+            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://%s%s" % (api, init.CREDENTIALS_PATH)
         # Extensions start before the runtime does, as on Lambda.
         # (Without namespaces there is no /opt of the environment's own: no extensions.)
         # A SnapStart template runs none: its copies are where invocations happen.
@@ -255,7 +258,7 @@ class Zygote:
             "handler": env.get("_HANDLER", ""),
         }, len(extension_pids))
         init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid,
-                   registry, extension_pids)
+                   registry, extension_pids, credentials)
 
     def _start_extension(self, path: str, spec: Dict[str, Any], assignment: Dict[str, Any], log_fd: int) -> int:
         """Start one external extension, as unprivileged and confined as the runtime."""

@@ -61,8 +61,20 @@ LOG_TAIL_BYTES = 4096
 
 # (account, region, function name, log stream, text)
 LogSink = Callable[[str, str, str, str, bytes], None]
-# A function's credentials and endpoints: (variables that override the function's, defaults).
-PlatformVariables = Callable[[EnvironmentSpec], tuple[dict[str, str], dict[str, str]]]
+
+
+@dataclass
+class PlatformEnvironment:
+    """What the platform gives a function's environment besides its own configuration."""
+
+    overrides: dict[str, str]  # variables over the function's own (its credentials)
+    defaults: dict[str, str]  # variables the function may set itself (endpoints)
+    # The document the init serves at AWS_CONTAINER_CREDENTIALS_FULL_URI, with the token it
+    # expects (`authorization`); None: no container credentials endpoint.
+    credentials: dict[str, str] | None = None
+
+
+PlatformVariables = Callable[[EnvironmentSpec], PlatformEnvironment]
 
 
 class EnvironmentStartError(Exception):
@@ -497,8 +509,8 @@ class Worker:
         today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         log_stream = f"{today}/[{spec.version}]{env.id}"
         env.assigned(spec.key, log_stream, self._stray_output(spec))
-        overrides, defaults = self.platform_variables(spec) if self.platform_variables else ({}, {})
-        variables = function_environment(spec, log_stream, initialization_type, overrides, defaults)
+        platform = self.platform_variables(spec) if self.platform_variables else PlatformEnvironment({}, {})
+        variables = function_environment(spec, log_stream, initialization_type, platform.overrides, platform.defaults)
         argv = list(spec.argv or ())
         interpreter = self.config.runtimes.get(spec.runtime)
         if not argv and spec.fresh_runtime_process and interpreter is not None:
@@ -507,7 +519,7 @@ class Worker:
             variables["LAMBDA_TASK_ROOT"] = str(spec.code_dir) if spec.code_dir else "/var/task"
             argv = host_argv(spec, self.config.exec_binds.get(spec.runtime, ()))
             variables.update(layer_paths_without_mounts(variables, spec.opt_dirs))
-        return {
+        assignment: dict[str, Any] = {
             "env": variables,
             "tmp_mb": spec.ephemeral_mb,
             "cwd": spec.cwd or variables["LAMBDA_TASK_ROOT"],
@@ -515,6 +527,9 @@ class Worker:
             "runtime": {"kind": "exec", "argv": argv} if argv
             else {"kind": "python", "handler": spec.handler},
         }
+        if platform.credentials is not None:
+            assignment["credentials"] = platform.credentials  # for the init; the runtime never sees it
+        return assignment
 
     async def spawn(self, spec: EnvironmentSpec, initialization_type: str = "on-demand") -> Environment:
         """An environment for `spec`: a pre-built one taken into service, or a new one.
