@@ -363,6 +363,33 @@ def test_container_credentials_endpoint_serves_the_same_credentials(lam: Any) ->
     assert invoke_ok(lam, name) == {"method": "container-role", "same": True, "without_token": 403}
 
 
+SNAPSTART = """
+import os, socket, urllib.request, boto3
+
+lam = boto3.client("lambda")  # made during init, in the template: container credentials
+
+def handler(event, context):
+    page = urllib.request.urlopen(event["url"], timeout=5).read().decode()
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    return {"page": page, "sees_itself": context.function_name in names,
+            "key_variable": os.environ.get("AWS_ACCESS_KEY_ID"),
+            "credentials": lam._request_signer._credentials.method}
+"""
+
+
+def test_snapstart_copies_have_the_network_and_fresh_credentials(lam: Any) -> None:
+    """Copies of a SnapStart template are plugged into the network too, and (as on Lambda) get
+    their credentials only through the container credentials endpoint, which each copy serves."""
+    name = create_function(lam, SNAPSTART, runtime="python3.12", Timeout=30,
+                           SnapStart={"ApplyOn": "PublishedVersions"})
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=version,
+                                                    WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    out = invoke_ok(lam, name, {"url": f"http://{TEST_DOMAIN}/"}, Qualifier=version)
+    assert out == {"page": PAGE.decode(), "sees_itself": True, "key_variable": None,
+                   "credentials": "container-role"}
+
+
 SQS_SENDER = """
 import boto3
 

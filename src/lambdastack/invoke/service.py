@@ -26,9 +26,9 @@ from lambdastack.observe.metrics import Metrics
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.store.event_queue import EventQueue, QueuedEvent
 from lambdastack.store.records import VersionRecord
+from lambdastack.worker.environment import EnvironmentStartError
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.streaming import ResponseSink
-from lambdastack.worker.worker import EnvironmentStartError
 
 log = logging.getLogger("lambdastack.invoke")
 

@@ -15,8 +15,9 @@ from lambdastack.control.states import States
 from lambdastack.invoke.service import InvokeService
 from lambdastack.store.base import Store
 from lambdastack.store.records import VersionRecord
+from lambdastack.worker.environment import EnvironmentStartError
 from lambdastack.worker.snapstart import TemplateFailed
-from lambdastack.worker.worker import EnvironmentStartError, Worker
+from lambdastack.worker.worker import Worker
 
 log = logging.getLogger("lambdastack.invoke")
 

@@ -271,6 +271,30 @@ def connect_network(net: Dict[str, object], host_netns_fd: int) -> None:
             libc.setns(own_fd, libc.CLONE_NEWNET)
     finally:
         os.close(own_fd)
+    _address_eth0(net)
+
+
+def plug_in(pid: int, net: Dict[str, object]) -> None:
+    """`connect_network` from the host's side, for a namespace the environment cannot leave:
+    a SnapStart copy's (owned by its template's user namespace, where it holds no right over
+    the host's). Runs in a thread of the server, which enters the copy's network namespace
+    for the address and routes, and comes back."""
+    target = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with netlink.Netlink() as nl:
+            nl.add_veth(str(net["host_if"]), int(str(net["bridge_index"])), "eth0", target)
+        libc.setns(target, libc.CLONE_NEWNET)
+        try:
+            _address_eth0(net)
+        finally:
+            libc.setns(home, libc.CLONE_NEWNET)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def _address_eth0(net: Dict[str, object]) -> None:
     gateway = str(net["gateway"])
     index = socket.if_nametoindex("eth0")
     with netlink.Netlink() as nl:

@@ -194,7 +194,8 @@ def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int
     }, 0)
     if go_fd >= 0:
         init_rehearsal.rehearse()  # made ahead of demand: nothing waits for this copy yet
-    init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid, registry, set())
+    init.serve(socket.socket(fileno=channel_fd), socket.socket(fileno=listen_fd), runtime_pid, registry, set(),
+               request.get("credentials"))  # a copy's own, fresher than what its template was given
     os._exit(0)
 
 

@@ -49,6 +49,10 @@ class State(Enum):
     DEAD = "dead"
 
 
+class EnvironmentStartError(Exception):
+    """lambdastack could not create an environment (a platform fault, not the function's)."""
+
+
 class EnvironmentDied(Exception):
     """The environment stopped answering: its runtime or init exited, or it was killed."""
 

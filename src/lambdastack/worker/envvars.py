@@ -51,8 +51,12 @@ def function_environment(
         }
     )
     if initialization_type == "snap-start":
-        # Every copy of a snapshot shares its environment: Lambda leaves these two out.
+        # Every copy of a snapshot shares its environment: Lambda leaves these two out, and
+        # the credentials, which each copy serves fresh at AWS_CONTAINER_CREDENTIALS_FULL_URI.
         del env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
+        if "AWS_CONTAINER_AUTHORIZATION_TOKEN" in env:
+            for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+                env.pop(name, None)
     if spec.root is not None:
         # A container image says where its code and runtime are (the AWS base images set both).
         for name in ("LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"):

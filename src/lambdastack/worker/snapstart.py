@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdastack import errors
+from lambdastack.network.host import NetworkUnavailable
 from lambdastack.runtime import protocol
+from lambdastack.sandbox import jail
 from lambdastack.worker import logformat
-from lambdastack.worker.environment import Environment, EnvironmentDied, State
+from lambdastack.worker.environment import Environment, EnvironmentDied, EnvironmentStartError, State
 from lambdastack.worker.spec import EnvironmentSpec
 from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
 
@@ -85,6 +87,8 @@ class Template:
     spec: EnvironmentSpec
     ready: list[_Copy] = field(default_factory=list)
     refilling: bool = False
+    # The AWS_CONTAINER_AUTHORIZATION_TOKEN its copies inherit: their inits expect it.
+    authorization: str | None = None
 
 
 class SnapStart:
@@ -145,7 +149,8 @@ class SnapStart:
             raise failure
         init_ms = (time.monotonic() - env.created) * 1000
         self._log(spec, env, env.take_output() + logformat.init_report_line(init_ms, "init", "success").encode())
-        template = Template(spec.key, env, server, init_ms, spec)
+        template = Template(spec.key, env, server, init_ms, spec,
+                            authorization=(assignment.get("credentials") or {}).get("authorization"))
         old = self.templates.pop(spec.key, None)
         if old is not None:
             self._discard(old)
@@ -205,24 +210,53 @@ class SnapStart:
     # ------------------------------------------------------------------ copies
 
     async def _copy(self, template: Template, ahead: bool) -> _Copy:
-        """Fork a copy of `template`; one made `ahead` of demand waits for its go."""
+        """Fork a copy of `template`; one made `ahead` of demand waits for its go.
+
+        With a network, every copy waits for its go until the worker has plugged it in (its
+        after-restore hooks may connect somewhere).
+        """
         spec = template.spec
-        go_r, go_w = os.pipe() if ahead else (-1, -1)
+        network = self.worker.network
+        waits = ahead or (network is not None and network.enabled)
+        go_r, go_w = os.pipe() if waits else (-1, -1)
+        request: dict[str, Any] = {"tmp_mb": spec.ephemeral_mb, "go": waits}
+        platform = self.worker.platform_variables(spec) if self.worker.platform_variables else None
+        if platform is not None and platform.credentials is not None and template.authorization:
+            # Fresh credentials, behind the token the copy's environment has from its template.
+            request["credentials"] = dict(platform.credentials, authorization=template.authorization)
         try:
             env, channel = await self.worker._start(
-                template.server, spec.memory_mb, {"tmp_mb": spec.ephemeral_mb, "go": ahead},
-                [go_r] if ahead else None, cgroups_by_fd=True,
+                template.server, spec.memory_mb, request, [go_r] if waits else None, cgroups_by_fd=True,
             )
         except BaseException:
-            if ahead:
+            if waits:
                 os.close(go_w)
             raise
         finally:
-            if ahead:
+            if waits:
                 os.close(go_r)
         channel.setblocking(False)
         await env.attach_channel(channel)
-        return _Copy(env, go_w)
+        copy = _Copy(env, go_w)
+        if network is not None:
+            try:
+                net = network.lease(env.id)
+                if net is not None:
+                    await asyncio.to_thread(jail.plug_in, self._host_pid(env), net)
+            except (OSError, NetworkUnavailable) as e:
+                self._drop(copy)
+                raise EnvironmentStartError(f"could not plug a copy into the network: {e}")
+        if not ahead and copy.go >= 0:
+            _go(copy)
+        return copy
+
+    @staticmethod
+    def _host_pid(env: Environment) -> int:
+        """A process of the copy, as the host numbers it (its cgroup knows it)."""
+        pids = env.cgroup.pids() if env.cgroup is not None else []
+        if not pids:
+            raise OSError("the copy has no process")
+        return pids[0]
 
     def _refill(self, template: Template) -> None:
         if self.worker.config.prebuilt > 0 and not template.refilling:
@@ -277,11 +311,7 @@ class SnapStart:
         today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         env.assigned(spec.key, f"{today}/[{spec.version}]{env.id}", worker._stray_output(spec))  # restore starts
         if copy.go >= 0:
-            try:
-                os.write(copy.go, b"g")
-            except OSError:
-                pass  # it died waiting: its init reports that next
-            os.close(copy.go)
+            _go(copy)
         pool.add(env)
         failure = await worker._initialize(env, spec, RESTORE_TIMEOUT_S)
         if failure is not None:
@@ -298,3 +328,13 @@ class SnapStart:
             )
         restore_ms = (env.init_ns or 0) / 1e6
         return env, restore_ms, env.take_output() + logformat.restore_report_line(restore_ms).encode()
+
+
+def _go(copy: _Copy) -> None:
+    """Let a copy that waits for its go run its after-restore hooks."""
+    try:
+        os.write(copy.go, b"g")
+    except OSError:
+        pass  # it died waiting: its init reports that next
+    os.close(copy.go)
+    copy.go = -1

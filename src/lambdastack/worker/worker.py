@@ -33,7 +33,7 @@ from lambdastack.worker import logformat
 from lambdastack.worker.capacity import MemoryBudget, ScalingLimiter, default_memory_budget_mb
 from lambdastack.worker.cpu_latency import CpuLatency
 from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem, host_argv
-from lambdastack.worker.environment import Environment, EnvironmentDied, State
+from lambdastack.worker.environment import Environment, EnvironmentDied, EnvironmentStartError, State
 from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.layers import layer_paths_without_mounts
 from lambdastack.worker.loader import python_argv
@@ -75,10 +75,6 @@ class PlatformEnvironment:
 
 
 PlatformVariables = Callable[[EnvironmentSpec], PlatformEnvironment]
-
-
-class EnvironmentStartError(Exception):
-    """lambdastack could not create an environment (a platform fault, not the function's)."""
 
 
 @dataclass
