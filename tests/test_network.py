@@ -369,6 +369,13 @@ import os, socket, urllib.request, boto3
 lam = boto3.client("lambda")  # made during init, in the template: container credentials
 
 def handler(event, context):
+    if event.get("fill"):  # MB into /tmp: a disk of its own, not the copy's memory
+        with open("/tmp/fill", "wb") as f:
+            for _ in range(event["fill"]):
+                f.write(b"x" * (1 << 20))
+        os.unlink("/tmp/fill")
+        st = os.statvfs("/tmp")
+        return {"filled": event["fill"], "tmp_mb": st.f_bavail * st.f_frsize // (1 << 20)}
     page = urllib.request.urlopen(event["url"], timeout=5).read().decode()
     names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
     return {"page": page, "sees_itself": context.function_name in names,
@@ -377,10 +384,11 @@ def handler(event, context):
 """
 
 
-def test_snapstart_copies_have_the_network_and_fresh_credentials(lam: Any) -> None:
-    """Copies of a SnapStart template are plugged into the network too, and (as on Lambda) get
-    their credentials only through the container credentials endpoint, which each copy serves."""
-    name = create_function(lam, SNAPSTART, runtime="python3.12", Timeout=30,
+def test_snapstart_copies_have_the_network_fresh_credentials_and_a_tmp_disk(lam: Any) -> None:
+    """Copies of a SnapStart template are plugged into the network too, (as on Lambda) get
+    their credentials only through the container credentials endpoint, which each copy serves,
+    and have a /tmp on disk of their own."""
+    name = create_function(lam, SNAPSTART, runtime="python3.12", Timeout=60, MemorySize=128,
                            SnapStart={"ApplyOn": "PublishedVersions"})
     version = lam.publish_version(FunctionName=name)["Version"]
     lam.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=version,
@@ -388,6 +396,8 @@ def test_snapstart_copies_have_the_network_and_fresh_credentials(lam: Any) -> No
     out = invoke_ok(lam, name, {"url": f"http://{TEST_DOMAIN}/"}, Qualifier=version)
     assert out == {"page": PAGE.decode(), "sees_itself": True, "key_variable": None,
                    "credentials": "container-role"}
+    # A 128 MB copy writes 300 MB to its 512 MB /tmp.
+    assert invoke_ok(lam, name, {"fill": 300}, Qualifier=version) == {"filled": 300, "tmp_mb": 512}
 
 
 SQS_SENDER = """

@@ -274,12 +274,13 @@ def connect_network(net: Dict[str, object], host_netns_fd: int) -> None:
     _address_eth0(net)
 
 
-def plug_in(pid: int, net: Dict[str, object]) -> None:
+def plug_in(pids: Sequence[int], net: Dict[str, object]) -> None:
     """`connect_network` from the host's side, for a namespace the environment cannot leave:
     a SnapStart copy's (owned by its template's user namespace, where it holds no right over
-    the host's). Runs in a thread of the server, which enters the copy's network namespace
-    for the address and routes, and comes back."""
-    target = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+    the host's), found through any live process of it (`pids`). Runs in a thread of the
+    server, which enters the copy's network namespace for the address and routes, and comes
+    back."""
+    target = _open_netns(pids)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         with netlink.Netlink() as nl:
@@ -292,6 +293,15 @@ def plug_in(pid: int, net: Dict[str, object]) -> None:
     finally:
         os.close(target)
         os.close(home)
+
+
+def _open_netns(pids: Sequence[int]) -> int:
+    for pid in pids:
+        try:
+            return os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue  # gone already (the helper that forked the copy's PID 1 exits at once)
+    raise OSError("no live process in the namespace")
 
 
 def _address_eth0(net: Dict[str, object]) -> None:
@@ -403,17 +413,29 @@ def unshare_copy() -> None:
                  | libc.CLONE_NEWCGROUP)
 
 
-def enter_copy(tmp_mb: int) -> None:
+def enter_copy(tmp_mb: int, tmp_disk: int = -1) -> None:
     """In a copy (PID 1 of its PID namespace): its own /proc, its own /tmp holding what the
-    template's init left there (as a snapshot would), and `lo` up."""
+    template's init left there (as a snapshot would), and `lo` up. The /tmp is the disk
+    `tmp_disk` (a detached mount made by the server, see tmpdisk.py), or else a tmpfs."""
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     template_tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        libc.mount("tmpfs", "/tmp", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=%dm,mode=1777" % tmp_mb)
-        if os.listdir(template_tmp):
+        if tmp_disk >= 0:
+            libc.move_mount(tmp_disk, "/tmp")
+            os.close(tmp_disk)
+        else:
+            libc.mount("tmpfs", "/tmp", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=%dm,mode=1777" % tmp_mb)
+        names = os.listdir(template_tmp)
+        if names:
             import shutil  # rarely needed; from the standard library, which every root has
 
-            shutil.copytree("/proc/self/fd/%d" % template_tmp, "/tmp", symlinks=True, dirs_exist_ok=True)
+            # Entry by entry: /tmp itself is the server's (a disk's root), not the copy's to chmod.
+            source = "/proc/self/fd/%d" % template_tmp
+            for name in names:
+                if os.path.isdir(os.path.join(source, name)) and not os.path.islink(os.path.join(source, name)):
+                    shutil.copytree(os.path.join(source, name), "/tmp/" + name, symlinks=True)
+                else:
+                    shutil.copy2(os.path.join(source, name), "/tmp/" + name, follow_symlinks=False)
     finally:
         os.close(template_tmp)
     libc.mount("proc", "/proc", "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)

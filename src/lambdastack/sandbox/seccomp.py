@@ -73,9 +73,10 @@ def _libseccomp() -> ctypes.CDLL:
 
 
 # What a SnapStart template may do beyond an environment: make copies of itself, each in
-# namespaces of its own (inside the template's own user namespace). Each copy stacks the
-# environment filter on top before any of its code runs again.
-TEMPLATE_ALLOWED = ("unshare", "mount")
+# namespaces of its own (inside the template's own user namespace), and attach the /tmp disk
+# the server made for each (move_mount: no more than `mount` can already do there). Each copy
+# stacks the environment filter on top before any of its code runs again.
+TEMPLATE_ALLOWED = ("unshare", "mount", "move_mount")
 
 
 def compile_filter(template: bool = False) -> bytes:

@@ -136,6 +136,7 @@ def _helper(server: _Server, request: Dict[str, Any], fds: List[int], report_w: 
     rest = list(fds[2:])
     runtime_fd = rest.pop(0) if request.get("runtime_channel") else -1
     go_fd = rest.pop(0) if request.get("go") else -1
+    tmp_disk = rest.pop(0) if request.get("tmp_disk") else -1
     cgroup_fds = rest
     for fd in cgroup_fds:
         os.write(fd, b"0")  # "0": the writing process itself
@@ -147,18 +148,18 @@ def _helper(server: _Server, request: Dict[str, Any], fds: List[int], report_w: 
         os._exit(0)
     os.close(report_w)
     try:
-        return _pid1(server, request, channel_fd, log_fd, go_fd, runtime_fd)
+        return _pid1(server, request, channel_fd, log_fd, go_fd, runtime_fd, tmp_disk)
     except BaseException:
         traceback.print_exc()
         os._exit(70)
 
 
 def _pid1(server: _Server, request: Dict[str, Any], channel_fd: int, log_fd: int, go_fd: int,
-          runtime_fd: int = -1) -> CopyRuntime:
+          runtime_fd: int = -1, tmp_disk: int = -1) -> CopyRuntime:
     # (Not jail.die_with_parent(): its parent, the helper, exits at once. A copy outlives its
     # template, like any environment: the worker ends it through its cgroup or the template.)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    jail.enter_copy(int(request["tmp_mb"]))
+    jail.enter_copy(int(request["tmp_mb"]), tmp_disk)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", RUNTIME_API_PORT))

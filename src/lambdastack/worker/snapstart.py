@@ -224,17 +224,20 @@ class SnapStart:
         if platform is not None and platform.credentials is not None and template.authorization:
             # Fresh credentials, behind the token the copy's environment has from its template.
             request["credentials"] = dict(platform.credentials, authorization=template.authorization)
+        extra = [go_r] if waits else []
         try:
-            env, channel = await self.worker._start(
-                template.server, spec.memory_mb, request, [go_r] if waits else None, cgroups_by_fd=True,
-            )
+            if self.worker.tmp_disks is not None:
+                extra.append(await self.worker.tmp_disks.take(spec.ephemeral_mb))  # its own /tmp, on disk
+                request["tmp_disk"] = True
+            env, channel = await self.worker._start(template.server, spec.memory_mb, request, extra,
+                                                    cgroups_by_fd=True)
         except BaseException:
             if waits:
                 os.close(go_w)
             raise
         finally:
-            if waits:
-                os.close(go_r)
+            for fd in extra:
+                os.close(fd)
         channel.setblocking(False)
         await env.attach_channel(channel)
         copy = _Copy(env, go_w)
@@ -242,7 +245,7 @@ class SnapStart:
             try:
                 net = network.lease(env.id)
                 if net is not None:
-                    await asyncio.to_thread(jail.plug_in, self._host_pid(env), net)
+                    await asyncio.to_thread(jail.plug_in, self._host_pids(env), net)
             except (OSError, NetworkUnavailable) as e:
                 self._drop(copy)
                 raise EnvironmentStartError(f"could not plug a copy into the network: {e}")
@@ -251,12 +254,9 @@ class SnapStart:
         return copy
 
     @staticmethod
-    def _host_pid(env: Environment) -> int:
-        """A process of the copy, as the host numbers it (its cgroup knows it)."""
-        pids = env.cgroup.pids() if env.cgroup is not None else []
-        if not pids:
-            raise OSError("the copy has no process")
-        return pids[0]
+    def _host_pids(env: Environment) -> list[int]:
+        """The copy's processes, as the host numbers them (its cgroup knows them)."""
+        return env.cgroup.pids() if env.cgroup is not None else []
 
     def _refill(self, template: Template) -> None:
         if self.worker.config.prebuilt > 0 and not template.refilling:
