@@ -16,6 +16,7 @@ from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
+from lambdastack.api.operations import function_urls as function_url_operations
 from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
@@ -24,6 +25,7 @@ from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.common import Deps
 from lambdastack.control.event_invoke_config import EventInvokeConfigService
 from lambdastack.control.events import Events
+from lambdastack.control.function_urls import FunctionUrlService, UrlNaming
 from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.states import States
@@ -33,6 +35,7 @@ from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
+from lambdastack.store.function_urls import SqliteFunctionUrlStore
 from lambdastack.store.sqlite import SqliteStore
 
 IMAGES_NEED_NAMESPACES = (
@@ -94,6 +97,7 @@ def build_app(settings: Settings) -> LambdaApi:
         await engine.stop()
         await asyncio.get_running_loop().run_in_executor(None, image_activation.stop)
         await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
+        await asyncio.get_running_loop().run_in_executor(control_thread, function_urls.urls.close)
         control_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
@@ -101,6 +105,9 @@ def build_app(settings: Settings) -> LambdaApi:
     event_invoke_configs = EventInvokeConfigService(deps, engine.event_invoke_configs)
     event_invoke_configs.on_change(engine.async_settings_changed)
     operations.update(event_invoke_config_operations.handlers(event_invoke_configs, ControlRunner(control_thread)))
+    function_urls = FunctionUrlService(deps, SqliteFunctionUrlStore(settings.data_dir / "lambdastack.db"),
+                                       UrlNaming(settings.url_host, settings.port))
+    operations.update(function_url_operations.handlers(function_urls, ControlRunner(control_thread)))
     api = LambdaApi(
         operations=operations,
         internal={

@@ -47,6 +47,8 @@ class Settings:
     egress: str = "public"
     allow_host_ports: tuple[int, ...] = ()
     resolv_conf: Path = Path("/etc/resolv.conf")
+    # The host name Function URLs are written with (http://<id>.lambda-url.<region>.<url_host>:<port>/).
+    url_host: str = "localhost"
 
     @property
     def base_url(self) -> str:

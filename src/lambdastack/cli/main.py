@@ -34,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         egress=args.egress,
         allow_host_ports=tuple(args.allow_host_port),
         resolv_conf=Path(args.resolv_conf),
+        url_host=args.url_host,
     )
     return serve(settings)
 
@@ -134,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(repeatable; the service may listen on loopback)")
     serve.add_argument("--resolv-conf", default="/etc/resolv.conf", metavar="PATH",
                        help="the resolv.conf whose first IPv4 nameserver answers functions' DNS queries")
+    serve.add_argument("--url-host", default="localhost", metavar="NAME",
+                       help="the name Function URLs are written with: http://<id>.lambda-url.<region>.NAME:<port>/ "
+                       "(for a server reached by another name than localhost)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -8,12 +8,13 @@ connection of its own, with a foreign key that drops them with their function.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
+from lambdastack.store.connections import ThreadConnections
 
 
 @dataclass
@@ -51,21 +52,8 @@ class FunctionGone(Exception):
 class SqliteEventInvokeConfigStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conn
+        self._connections = ThreadConnections(path)
+        self._conn = self._connections.get
 
     def get(self, account: str, region: str, name: str, qualifier: str) -> EventInvokeConfigRecord | None:
         row = self._conn().execute(
@@ -103,13 +91,7 @@ class SqliteEventInvokeConfigStore:
         return [_record(account, region, name, row) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._conns:
-                try:
-                    conn.close()
-                except sqlite3.ProgrammingError:
-                    pass
-            self._conns.clear()
+        self._connections.close()
 
 
 def _record(account: str, region: str, name: str, row: tuple[Any, ...]) -> EventInvokeConfigRecord:

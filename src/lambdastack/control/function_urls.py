@@ -1,0 +1,140 @@
+"""Function URLs: a dedicated HTTP endpoint for a function, or for one of its aliases.
+
+Lambda's model checks the members' shapes (the qualifier is an alias name: never `$LATEST`
+or a version number; the CORS lists' sizes; the enums), and the API layer applies it. This
+module checks that the function or alias exists, keeps one URL per target, and names each
+URL: `http://<url-id>.lambda-url.<region>.<url host>:<port>/`, served by this same server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from lambdastack import errors
+from lambdastack.control import pagination
+from lambdastack.control.common import Deps, function_not_found, require_function, resolve
+from lambdastack.control.names import FunctionRef, function_arn
+from lambdastack.store.function_urls import FunctionUrlRecord, FunctionUrlStore, TargetGone, UrlConflict
+
+URL_ID_ALPHABET = string.ascii_lowercase + string.digits
+URL_ID_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class UrlNaming:
+    """How this server's Function URLs are written (`--url-host`, the API's port)."""
+
+    host: str = "localhost"
+    port: int = 9000
+
+    def url(self, url_id: str, region: str) -> str:
+        return f"http://{url_id}.lambda-url.{region}.{self.host}:{self.port}/"
+
+
+def render(record: FunctionUrlRecord, naming: UrlNaming, with_modified: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "FunctionUrl": naming.url(record.url_id, record.region),
+        "FunctionArn": function_arn(record.account, record.region, record.function_name, record.qualifier or None),
+        "AuthType": record.auth_type,
+        "CreationTime": record.created,
+        "InvokeMode": record.invoke_mode,
+    }
+    if record.cors is not None:
+        out["Cors"] = record.cors
+    if with_modified:
+        out["LastModifiedTime"] = record.modified
+    return out
+
+
+class FunctionUrlService:
+    def __init__(self, deps: Deps, urls: FunctionUrlStore, naming: UrlNaming) -> None:
+        self.deps = deps
+        self.urls = urls
+        self.naming = naming
+
+    def create(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
+        self._require_target(ref)
+        now = _now()
+        record = FunctionUrlRecord(
+            ref.account, ref.region, ref.name, ref.qualifier or "", _new_url_id(), params["AuthType"],
+            params.get("InvokeMode") or "BUFFERED", params.get("Cors"), now, now,
+        )
+        try:
+            self.urls.insert(record)
+        except UrlConflict:
+            arn = function_arn(ref.account, ref.region, ref.name, ref.qualifier)
+            raise errors.ResourceConflict(
+                f"Failed to create function url config for [functionArn = {arn}]. Error message:  "
+                "FunctionUrlConfig exists for this Lambda function"
+            )
+        except TargetGone:
+            raise function_not_found(ref, ref.qualifier)
+        return render(record, self.naming, with_modified=False)
+
+    def get(self, ref: FunctionRef) -> dict[str, Any]:
+        return render(self._existing(ref), self.naming)
+
+    def update(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
+        record = self._existing(ref)
+        if "AuthType" in params:
+            record.auth_type = params["AuthType"]
+        if "InvokeMode" in params:
+            record.invoke_mode = params["InvokeMode"]
+        if "Cors" in params:
+            record.cors = params["Cors"]
+        record.modified = _now()
+        self.urls.update(record)
+        return render(record, self.naming)
+
+    def delete(self, ref: FunctionRef) -> None:
+        self._require_target(ref)
+        if not self.urls.delete(ref.account, ref.region, ref.name, ref.qualifier or ""):
+            raise _no_url()
+
+    def list(self, ref: FunctionRef, marker: str | None, max_items: int | None) -> dict[str, Any]:
+        after = pagination.decode(marker, pagination.is_str)
+        with self.deps.store.read() as tx:
+            require_function(tx, ref)
+        records = [r for r in self.urls.list(ref.account, ref.region, ref.name)
+                   if after is None or r.qualifier > after]
+        size = pagination.page_size(max_items)
+        page = records[:size]
+        out: dict[str, Any] = {"FunctionUrlConfigs": [render(r, self.naming) for r in page]}
+        if len(records) > size:
+            out["NextMarker"] = pagination.encode(page[-1].qualifier)
+        return out
+
+    def by_url_id(self, url_id: str) -> FunctionUrlRecord | None:
+        """The URL a request's Host names (None: no such URL)."""
+        return self.urls.by_url_id(url_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_target(self, ref: FunctionRef) -> None:
+        with self.deps.store.read() as tx:
+            require_function(tx, ref)
+            if ref.qualifier:
+                resolve(tx, ref)  # 404 for an alias that does not exist
+
+    def _existing(self, ref: FunctionRef) -> FunctionUrlRecord:
+        self._require_target(ref)
+        record = self.urls.get(ref.account, ref.region, ref.name, ref.qualifier or "")
+        if record is None:
+            raise _no_url()
+        return record
+
+
+def _no_url() -> errors.LambdaError:
+    return errors.ResourceNotFound("The resource you requested does not exist.")
+
+
+def _new_url_id() -> str:
+    return "".join(secrets.choice(URL_ID_ALPHABET) for _ in range(URL_ID_LENGTH))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
