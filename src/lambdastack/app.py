@@ -18,6 +18,7 @@ from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import function_urls as function_url_operations
 from lambdastack.api.operations import invoke as invoke_operations
+from lambdastack.api.operations import policies as policy_operations
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
@@ -28,6 +29,7 @@ from lambdastack.control.events import Events
 from lambdastack.control.function_urls import FunctionUrlService, UrlNaming
 from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
+from lambdastack.control.policies import PolicyService
 from lambdastack.control.states import States
 from lambdastack.deploy.service import DeploymentService
 from lambdastack.engine import Engine
@@ -35,6 +37,7 @@ from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
+from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
 from lambdastack.store.sqlite import SqliteStore
 
@@ -98,6 +101,7 @@ def build_app(settings: Settings) -> LambdaApi:
         await asyncio.get_running_loop().run_in_executor(None, image_activation.stop)
         await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
         await asyncio.get_running_loop().run_in_executor(control_thread, function_urls.urls.close)
+        await asyncio.get_running_loop().run_in_executor(control_thread, policies.policies.close)
         control_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
@@ -108,6 +112,8 @@ def build_app(settings: Settings) -> LambdaApi:
     function_urls = FunctionUrlService(deps, SqliteFunctionUrlStore(settings.data_dir / "lambdastack.db"),
                                        UrlNaming(settings.url_host, settings.port))
     operations.update(function_url_operations.handlers(function_urls, ControlRunner(control_thread)))
+    policies = PolicyService(deps, SqlitePolicyStore(settings.data_dir / "lambdastack.db"))
+    operations.update(policy_operations.handlers(policies, ControlRunner(control_thread)))
     api = LambdaApi(
         operations=operations,
         internal={

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from lambdastack import errors
-from lambdastack.control import configuration, pagination
+from lambdastack.control import configuration, pagination, policy_documents
 from lambdastack.control.common import Deps, check_revision
 from lambdastack.control.configuration import LayerLookup
 from lambdastack.control.limits import validation_error
@@ -28,7 +28,6 @@ from lambdastack.store.records import LayerRecord, LayerVersionRecord
 
 _LAYER_ARN = re.compile(r"arn:(aws[a-zA-Z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:([a-zA-Z0-9-_]+)")
 _LAYER_NAME = re.compile(r"[a-zA-Z0-9-_]+")
-_POLICY_MAX_BYTES = 20 * 1024
 
 
 
@@ -129,20 +128,12 @@ def _summary(record: LayerVersionRecord) -> dict[str, Any]:
     return out
 
 
-def _principal(principal: str) -> Any:
-    if principal == "*":
-        return "*"
-    if principal.isdigit():
-        return {"AWS": f"arn:aws:iam::{principal}:root"}
-    return {"AWS": principal}
-
-
 def _statement(record: LayerVersionRecord, grant: dict[str, str]) -> dict[str, Any]:
     ref = LayerRef(record.account, record.region, record.layer_name)
     statement: dict[str, Any] = {
         "Sid": grant["Sid"],
         "Effect": "Allow",
-        "Principal": _principal(grant["Principal"]),
+        "Principal": policy_documents.principal(grant["Principal"]),
         "Action": grant["Action"],
         "Resource": ref.version_arn(record.version),
     }
@@ -152,12 +143,7 @@ def _statement(record: LayerVersionRecord, grant: dict[str, str]) -> dict[str, A
 
 
 def _policy(record: LayerVersionRecord) -> str:
-    document = {
-        "Version": "2012-10-17",
-        "Id": "default",
-        "Statement": [_statement(record, grant) for grant in record.policy],
-    }
-    return orjson.dumps(document).decode()
+    return policy_documents.document([_statement(record, grant) for grant in record.policy])
 
 
 class LayerService:
@@ -308,12 +294,9 @@ class LayerService:
                 raise _version_not_found(ref, version)
             check_revision(params.get("RevisionId"), record.policy_revision, api="GetLayerVersionPolicy")
             if any(g["Sid"] == sid for g in record.policy):
-                raise errors.ResourceConflict(
-                    f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
-                    "or remove the existing statement."
-                )
+                raise errors.ResourceConflict(policy_documents.DUPLICATE_SID.format(sid=sid))
             record.policy = [*record.policy, grant]
-            if len(_policy(record).encode()) > _POLICY_MAX_BYTES:
+            if len(_policy(record).encode()) > policy_documents.POLICY_MAX_BYTES:
                 raise errors.PolicyLengthExceeded("The final policy size is bigger than the limit.")
             record.policy_revision = configuration.new_revision()
             tx.put_layer_version(record)

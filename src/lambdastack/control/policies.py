@@ -1,0 +1,137 @@
+"""Functions' resource-based policies: AddPermission, RemovePermission, GetPolicy.
+
+Each qualifier (the function itself, a version, an alias) has a policy of its own, as on
+Lambda. The statements are kept as GetPolicy shows them; `allows` reads them back where
+they are enforced (Function URLs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from lambdastack import errors
+from lambdastack.control import configuration, policy_documents
+from lambdastack.control.common import Deps, check_revision, function_not_found, require_function, resolve
+from lambdastack.control.names import FunctionRef, function_arn, is_version
+from lambdastack.store.function_policies import PolicyRecord, PolicyStore, TargetGone
+from lambdastack.store.records import LATEST
+
+
+def statement(ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
+    """The statement AddPermission `params` make, as Lambda writes it."""
+    out: dict[str, Any] = {
+        "Sid": params["StatementId"],
+        "Effect": "Allow",
+        "Principal": policy_documents.principal(params["Principal"]),
+        "Action": params["Action"],
+        "Resource": function_arn(ref.account, ref.region, ref.name, ref.qualifier),
+    }
+    equals: dict[str, str] = {}
+    if params.get("SourceAccount"):
+        equals["AWS:SourceAccount"] = params["SourceAccount"]
+    if params.get("PrincipalOrgID"):
+        equals["aws:PrincipalOrgID"] = params["PrincipalOrgID"]
+    if params.get("EventSourceToken"):
+        equals["lambda:EventSourceToken"] = params["EventSourceToken"]
+    if params.get("FunctionUrlAuthType"):
+        equals["lambda:FunctionUrlAuthType"] = params["FunctionUrlAuthType"]
+    condition: dict[str, Any] = {}
+    if equals:
+        condition["StringEquals"] = equals
+    if params.get("SourceArn"):
+        condition["ArnLike"] = {"AWS:SourceArn": params["SourceArn"]}
+    if params.get("InvokedViaFunctionUrl"):
+        condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
+    if condition:
+        out["Condition"] = condition
+    return out
+
+
+def allows(statements: list[dict[str, Any]], action: str, *, public: bool, conditions: dict[str, str]) -> bool:
+    """Whether a statement allows `action` to anyone (`public`: Principal "*"), under exactly
+    the conditions a request meets (`conditions`, e.g. lambda:FunctionUrlAuthType). A statement
+    with a condition the request cannot meet (a source ARN, an account) allows nothing here."""
+    for s in statements:
+        if s.get("Effect") != "Allow" or s.get("Action") not in (action, "lambda:*", "*"):
+            continue
+        if public and s.get("Principal") not in ("*", {"AWS": "*"}):
+            continue
+        condition = s.get("Condition") or {}
+        if set(condition) - {"StringEquals", "Bool"}:
+            continue
+        required = {**condition.get("StringEquals", {}), **condition.get("Bool", {})}
+        if all(conditions.get(key) == value for key, value in required.items()):
+            return True
+    return False
+
+
+class PolicyService:
+    def __init__(self, deps: Deps, policies: PolicyStore) -> None:
+        self.deps = deps
+        self.policies = policies
+
+    def add_permission(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
+        qualifier, alias = self._target(ref)
+        if params.get("PrincipalOrgID") and params["Principal"] != "*":
+            raise errors.InvalidParameterValue("PrincipalOrgID can only be specified together with the Principal '*'.")
+        record = self._record(ref, qualifier)
+        check_revision(params.get("RevisionId"), record.revision_id, api="GetPolicy")
+        sid = params["StatementId"]
+        if any(s["Sid"] == sid for s in record.statements):
+            raise errors.ResourceConflict(policy_documents.DUPLICATE_SID.format(sid=sid))
+        added = statement(ref, params)
+        record.statements = [*record.statements, added]
+        if policy_documents.too_long(record.statements):
+            raise errors.PolicyLengthExceeded("The final policy size is bigger than the limit.")
+        self._save(ref, record, alias)
+        return {"Statement": orjson.dumps(added).decode()}
+
+    def remove_permission(self, ref: FunctionRef, sid: str, revision_id: str | None) -> None:
+        qualifier, alias = self._target(ref)
+        record = self.policies.get(ref.account, ref.region, ref.name, qualifier)
+        if record is None:
+            raise errors.ResourceNotFound("No policy is associated with the given resource.")
+        check_revision(revision_id, record.revision_id, api="GetPolicy")
+        kept = [s for s in record.statements if s["Sid"] != sid]
+        if len(kept) == len(record.statements):
+            raise errors.ResourceNotFound(f"Statement {sid} is not found in resource policy.")
+        record.statements = kept
+        self._save(ref, record, alias)
+
+    def get_policy(self, ref: FunctionRef) -> dict[str, Any]:
+        qualifier, _ = self._target(ref)
+        record = self.policies.get(ref.account, ref.region, ref.name, qualifier)
+        if record is None:
+            raise errors.ResourceNotFound("The resource you requested does not exist.")
+        return {"Policy": policy_documents.document(record.statements), "RevisionId": record.revision_id}
+
+    def statements(self, account: str, region: str, name: str, qualifier: str) -> list[dict[str, Any]]:
+        """The statements of a function's (qualifier "") or a qualifier's policy."""
+        record = self.policies.get(account, region, name, qualifier)
+        return record.statements if record is not None else []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _target(self, ref: FunctionRef) -> tuple[str, str | None]:
+        """The policy's qualifier ("" for the function itself) and its alias, if it is one; 404s."""
+        with self.deps.store.read() as tx:
+            require_function(tx, ref)
+            if ref.qualifier and ref.qualifier != LATEST:
+                resolve(tx, ref)
+        qualifier = ref.qualifier or ""
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue("We currently do not support adding policies for $LATEST.")
+        return qualifier, (qualifier if qualifier and not is_version(qualifier) else None)
+
+    def _record(self, ref: FunctionRef, qualifier: str) -> PolicyRecord:
+        record = self.policies.get(ref.account, ref.region, ref.name, qualifier)
+        return record or PolicyRecord(ref.account, ref.region, ref.name, qualifier)
+
+    def _save(self, ref: FunctionRef, record: PolicyRecord, alias: str | None) -> None:
+        record.revision_id = configuration.new_revision()
+        try:
+            self.policies.put(record, alias)
+        except TargetGone:
+            raise function_not_found(ref, ref.qualifier)
