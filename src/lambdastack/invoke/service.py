@@ -12,12 +12,11 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from lambdastack import errors
-from lambdastack.api.context import RequestContext
 from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec, spec_key
@@ -55,6 +54,13 @@ def check_json(payload: bytes) -> None:
                                                f"into json: {e}")
 
 
+class Caller(Protocol):
+    """Who asks for an invocation: the API's RequestContext is one (invoke does not know the API)."""
+
+    request_id: str
+    account: str
+    region: str
+
 class InvokeService:
     def __init__(
         self,
@@ -91,7 +97,7 @@ class InvokeService:
 
     # ------------------------------------------------------------------ the API operation
 
-    async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    async def invoke(self, ctx: Caller, params: dict[str, Any]) -> dict[str, Any]:
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload: bytes = params.get("Payload") or b""
         if not payload.strip():
@@ -126,7 +132,7 @@ class InvokeService:
             result["LogResult"] = base64.b64encode(outcome.log[-LOG_TAIL_BYTES:]).decode()
         return result
 
-    async def invoke_with_response_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    async def invoke_with_response_stream(self, ctx: Caller, params: dict[str, Any]) -> dict[str, Any]:
         """InvokeWithResponseStream: the result's `EventStream` yields events as the function streams.
 
         Everything that can fail before the function's first byte (a missing function, a bad
