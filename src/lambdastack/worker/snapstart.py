@@ -116,7 +116,7 @@ class SnapStart:
 
     async def _make(self, spec: EnvironmentSpec) -> Template:
         worker = self.worker
-        zygote = await worker._zygote_for(spec)
+        zygote = await worker.zygotes.for_spec(spec)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         request: dict[str, Any] = {
             "tmp_mb": spec.ephemeral_mb,

@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -39,12 +38,12 @@ from lambdastack.worker.layers import layer_paths_without_mounts
 from lambdastack.worker.loader import python_argv
 from lambdastack.worker.pool import Pool
 from lambdastack.worker.runtimes import PythonInterpreter
-from lambdastack.worker.sdk import runtime_package_binds, sdk_binds
 from lambdastack.worker.snapstart import SnapStart
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.streaming import follow_stream
 from lambdastack.worker.tmp_disks import TmpDisks
-from lambdastack.worker.zygotes import ZygoteClient, ZygoteError
+from lambdastack.worker.zygote_pool import Zygotes
+from lambdastack.worker.zygotes import ZygoteClient
 
 log = logging.getLogger("lambdastack.worker")
 
@@ -119,8 +118,10 @@ class Worker:
         self.platform_variables = platform_variables
         self.tmp_disks = tmp_disks if config.isolation == "namespaces" else None
         self.pools: dict[str, Pool] = {}
-        self.zygotes: dict[str, ZygoteClient] = {}
-        self._zygote_locks: dict[str, asyncio.Lock] = {}
+        self.zygotes = Zygotes(
+            config.isolation, config.data_dir, config.runtimes, config.exec_python, config.exec_binds,
+            self.network.etc_files if self.network is not None else None, self._spawn_refill,
+        )
         self._reaper: asyncio.Task[None] | None = None
         self._freezer: asyncio.Task[None] | None = None
         self._thawed: dict[Environment, None] = {}  # idle environments not frozen yet, oldest first
@@ -206,9 +207,7 @@ class Worker:
             if not await loop.run_in_executor(None, cgroup.kill_and_remove):
                 log.warning("could not remove an environment's cgroup: %s", cgroup)
         self._cgroups.clear()
-        for zygote in self.zygotes.values():
-            zygote.close()
-        self.zygotes.clear()
+        self.zygotes.close()
 
     async def _freeze_idle(self) -> None:
         """Freeze environments idle for `freeze_delay_s`, as Lambda freezes idle environments.
@@ -337,58 +336,9 @@ class Worker:
 
     # ------------------------------------------------------------------ zygotes
 
-    async def _zygote_config(self, spec: EnvironmentSpec) -> tuple[str, Path, dict[str, Any]]:
-        if spec.runtime.startswith("python") and spec.argv is None:
-            interpreter = self.config.runtimes.get(spec.runtime)
-            if interpreter is None:
-                raise EnvironmentStartError(f"runtime {spec.runtime} is not available on this host")
-            name, executable = spec.runtime, interpreter.executable
-            config: dict[str, Any] = {
-                "bind_own_python": True,
-                "binds": [*await asyncio.to_thread(sdk_binds, interpreter), *runtime_package_binds()],
-                "preload": ["lambdastack.runtime.python.bootstrap"],
-                "rehearsal": "lambdastack.runtime.python.rehearsal",
-            }
-        else:
-            executable = self.config.exec_python or Path(os.path.realpath(sys.executable))
-            name = self._zygote_name(spec)
-            config = {"binds": list(self.config.exec_binds.get(name, ())), "preload": []}
-        base = self.config.data_dir / "sandbox" / name
-        base.mkdir(parents=True, exist_ok=True)
-        config.update(mode=self.config.isolation, base_root=str(base))
-        if self.network is not None:
-            config["etc"] = self.network.etc_files()
-        return name, executable, config
-
-    def _zygote_name(self, spec: EnvironmentSpec) -> str:
-        if spec.runtime.startswith("python") and spec.argv is None:
-            return spec.runtime
-        return spec.runtime if spec.runtime in self.config.exec_binds and spec.root is None else "exec"
-
-    async def _zygote_for(self, spec: EnvironmentSpec) -> ZygoteClient:
-        name = self._zygote_name(spec)
-        zygote = self.zygotes.get(name)
-        if zygote is not None and zygote.alive:
-            return zygote
-        lock = self._zygote_locks.setdefault(name, asyncio.Lock())
-        async with lock:
-            zygote = self.zygotes.get(name)
-            if zygote is not None and zygote.alive:
-                return zygote
-            name, executable, config = await self._zygote_config(spec)
-            zygote = ZygoteClient(name, executable, config)
-            try:
-                info = await zygote.start()
-            except ZygoteError as e:
-                raise EnvironmentStartError(str(e))
-            log.info("zygote %s ready: %s", name, info)
-            self.zygotes[name] = zygote
-            self._spawn_refill(zygote)
-            return zygote
-
     async def prepare(self, runtime_spec: EnvironmentSpec) -> None:
         """Start the zygote for a runtime ahead of the first invocation."""
-        await self._zygote_for(runtime_spec)
+        await self.zygotes.for_spec(runtime_spec)
 
     # ------------------------------------------------------------------ environments
 
@@ -532,7 +482,7 @@ class Worker:
 
         Does not wait for its init to finish.
         """
-        zygote = await self._zygote_for(spec)
+        zygote = await self.zygotes.for_spec(spec)
         if self._prebuilt_fits(spec):
             env = await self._take_prebuilt(zygote.name, spec, initialization_type)
             if env is not None:
@@ -543,7 +493,7 @@ class Worker:
         """A new environment built for `spec` (not a pre-built one)."""
         if spec.root is not None and self.config.isolation == "process":
             raise EnvironmentStartError("container images need namespaces: this server runs functions as processes")
-        zygote = await self._zygote_for(spec)
+        zygote = await self.zygotes.for_spec(spec)
         request: dict[str, Any] = {
             "tmp_mb": spec.ephemeral_mb,
             "task_dir": str(spec.code_dir) if spec.code_dir else None,
@@ -590,7 +540,7 @@ class Worker:
         self, name: str, spec: EnvironmentSpec, initialization_type: str
     ) -> Environment | None:
         ready = self._prebuilt.get(name) or []
-        zygote = self.zygotes[name]
+        zygote = self.zygotes.get(name)
         while ready:
             env, channel = ready.pop()
             if env.death is not None:
