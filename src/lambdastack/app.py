@@ -33,6 +33,7 @@ from lambdastack.control.policies import PolicyService
 from lambdastack.control.states import States
 from lambdastack.deploy.service import DeploymentService
 from lambdastack.engine import Engine
+from lambdastack.events.function_urls.frontend import FunctionUrlFrontend, WithFunctionUrls
 from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
@@ -61,7 +62,7 @@ def build_control(settings: Settings) -> ControlPlane:
     return ControlPlane.over(deps)
 
 
-def build_app(settings: Settings) -> LambdaApi:
+def build_app(settings: Settings) -> WithFunctionUrls:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     control = build_control(settings)
     # One thread runs every control-plane change: SQLite writes and zip unpacking stay off
@@ -130,4 +131,4 @@ def build_app(settings: Settings) -> LambdaApi:
         on_shutdown=on_shutdown,
         request_limits={"Invoke": SYNC_PAYLOAD_LIMIT, "InvokeWithResponseStream": SYNC_PAYLOAD_LIMIT},
     )
-    return api
+    return WithFunctionUrls(api, FunctionUrlFrontend(function_urls, policies, engine.service))

@@ -1,0 +1,173 @@
+"""Requests to Function URLs, served by the same server: Lambda's payload format 2.0 in, the
+function's answer out as Lambda reads it, the resource policy Lambda requires, CORS, and
+Lambda's answers for errors. Clients: requests (with a Host header) and curl (by name)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import uuid
+from typing import Any
+
+import requests
+from helpers import Server, create_function
+
+ECHO = '''
+import base64, json
+
+def handler(event, context):
+    path = event["rawPath"]
+    if path == "/boom":
+        raise ValueError("boom")
+    if path == "/plain":
+        return "just a string"
+    if path == "/garbage":
+        return {"statusCode": "not a status"}
+    if path == "/binary":
+        return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "isBase64Encoded": True,
+                "body": base64.b64encode(bytes(range(256))).decode()}
+    if event["requestContext"]["http"]["method"] == "OPTIONS":
+        raise RuntimeError("a preflight must not reach the function")
+    return {"statusCode": 201, "headers": {"X-Custom": "yes"}, "cookies": ["a=1; Path=/", "b=2"],
+            "body": json.dumps({"event": event, "version": context.function_version})}
+'''
+
+
+def public_url(lam: Any, name: str, qualifier: str | None = None, **config: Any) -> str:
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    url: str = lam.create_function_url_config(FunctionName=name, AuthType="NONE", **extra, **config)["FunctionUrl"]
+    for sid, action, condition in (("url", "lambda:InvokeFunctionUrl", {"FunctionUrlAuthType": "NONE"}),
+                                   ("invoke", "lambda:InvokeFunction", {"InvokedViaFunctionUrl": True})):
+        lam.add_permission(FunctionName=name, StatementId=sid, Action=action, Principal="*", **extra, **condition)
+    return url
+
+
+def call(server: Server, url: str, path: str = "/", method: str = "GET", **kwargs: Any) -> requests.Response:
+    host = url.split("//", 1)[1].split(":", 1)[0]
+    headers = {"Host": host, **kwargs.pop("headers", {})}
+    return requests.request(method, server.url + path, headers=headers, timeout=30, **kwargs)
+
+
+def test_a_url_answers_only_once_the_policy_allows_it(lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    refused = call(server, url)
+    assert (refused.status_code, refused.json()) == (403, {"Message": "Forbidden"})
+    assert refused.headers["x-amzn-ErrorType"] == "AccessDeniedException" and refused.headers["x-amzn-RequestId"]
+    # lambda:InvokeFunctionUrl alone is not enough (URLs since October 2025): lambda:InvokeFunction too.
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    assert call(server, url).status_code == 403
+    lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+    assert call(server, url).status_code == 201
+    lam.remove_permission(FunctionName=name, StatementId="invoke")
+    assert call(server, url).status_code == 403
+    # AWS_IAM URLs need a signature this server does not verify yet.
+    lam.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
+    assert call(server, url).status_code == 403
+
+
+def test_unknown_url(server: Server) -> None:
+    host = "0123456789abcdefghijklmnopqrstuv.lambda-url.us-east-1.localhost"
+    r = requests.get(server.url + "/", headers={"Host": host}, timeout=10)
+    assert (r.status_code, r.text) == (403, '{"Message":null}')
+    assert r.headers["content-type"] == "application/json" and r.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+
+
+def test_the_request_becomes_payload_2_0(lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    url = public_url(lam, name)
+    url_id = url.split("//", 1)[1].split(".", 1)[0]
+    r = call(server, url, "/items/42", "POST", params=[("a", "1"), ("a", "2"), ("empty", "")],
+             headers={"Cookie": "c1=v1; c2=v2", "Content-Type": "application/json", "X-Twice": "one",
+                      "User-Agent": "tests/1.0"},
+             data=b'{"k": 1}')
+    assert r.status_code == 201
+    event = r.json()["event"]
+    assert (event["version"], event["routeKey"], event["rawPath"]) == ("2.0", "$default", "/items/42")
+    assert event["rawQueryString"] == "a=1&a=2&empty="
+    assert event["queryStringParameters"] == {"a": "1,2", "empty": ""}
+    assert event["cookies"] == ["c1=v1", "c2=v2"] and "cookie" not in event["headers"]
+    assert event["headers"]["content-type"] == "application/json" and event["headers"]["x-twice"] == "one"
+    assert all(key == key.lower() for key in event["headers"])
+    assert (event["body"], event["isBase64Encoded"]) == ('{"k": 1}', False)
+    context = event["requestContext"]
+    assert (context["apiId"], context["domainPrefix"]) == (url_id, url_id)
+    assert context["domainName"].startswith(f"{url_id}.lambda-url.us-east-1.")
+    assert context["http"] == {"method": "POST", "path": "/items/42", "protocol": "HTTP/1.1",
+                               "sourceIp": "127.0.0.1", "userAgent": "tests/1.0"}
+    assert (context["routeKey"], context["stage"], context["accountId"]) == ("$default", "$default", "anonymous")
+    assert context["requestId"] == r.headers["x-amzn-RequestId"]
+    assert isinstance(context["timeEpoch"], int) and context["time"].endswith(" +0000")
+    # A binary body arrives base64-encoded.
+    blob = bytes(range(256))
+    event = call(server, url, "/upload", "PUT", data=blob,
+                 headers={"Content-Type": "application/octet-stream"}).json()["event"]
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == blob
+
+
+def test_the_answer_is_read_as_lambda_reads_it(lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    url = public_url(lam, name)
+    r = call(server, url, "/x")
+    assert (r.status_code, r.headers["x-custom"], r.headers["content-type"]) == (201, "yes", "application/json")
+    assert r.raw.headers.getlist("set-cookie") == ["a=1; Path=/", "b=2"]
+    plain = call(server, url, "/plain")
+    assert (plain.status_code, plain.text, plain.headers["content-type"]) == (200, '"just a string"',
+                                                                               "application/json")
+    binary = call(server, url, "/binary")
+    assert (binary.status_code, binary.content, binary.headers["content-type"]) == (200, bytes(range(256)),
+                                                                                     "image/png")
+    for path in ("/boom", "/garbage"):
+        failed = call(server, url, path)
+        assert (failed.status_code, failed.text) == (502, "Internal Server Error"), path
+        assert failed.headers["x-amzn-RequestId"]
+
+
+def test_an_alias_url_runs_the_alias_version(lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    url = public_url(lam, name, "live")
+    assert call(server, url).json()["version"] == version
+
+
+def test_cors_preflight_is_answered_without_the_function(lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    cors = {"AllowOrigins": ["https://app.example.test"], "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["x-token"], "ExposeHeaders": ["x-custom"], "MaxAge": 600, "AllowCredentials": True}
+    url = public_url(lam, name, Cors=cors)
+    origin = {"Origin": "https://app.example.test"}
+    preflight = call(server, url, "/x", "OPTIONS", headers={**origin, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example.test"
+    assert preflight.headers["access-control-allow-methods"] == "GET,POST"
+    assert preflight.headers["access-control-allow-headers"] == "x-token"
+    assert preflight.headers["access-control-max-age"] == "600"
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    actual = call(server, url, "/x", headers=origin)
+    assert actual.status_code == 201 and actual.headers["access-control-expose-headers"] == "x-custom"
+    other = call(server, url, "/x", headers={"Origin": "https://elsewhere.test"})
+    assert other.status_code == 201 and "access-control-allow-origin" not in other.headers
+
+
+def test_a_body_over_6_mb_is_refused(lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    url = public_url(lam, name)
+    r = call(server, url, "/x", "POST", data=b"x" * (7 * 1024 * 1024), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 413 and r.headers["x-amzn-ErrorType"] == "RequestTooLargeException"
+    assert "Request must be smaller than 6291456 bytes" in r.json()["Message"]
+
+
+def test_curl_by_the_urls_own_name(lam: Any, server: Server) -> None:
+    """*.localhost reaches loopback (curl resolves it so itself): the URL works as written."""
+    name = create_function(lam, ECHO)
+    url = public_url(lam, name)
+    mark = uuid.uuid4().hex
+    out = subprocess.run(["curl", "-s", "-i", "--max-time", "30", f"{url}hello?mark={mark}"],
+                         capture_output=True, check=True).stdout
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 201"), out[:500]
+    assert json.loads(body)["event"]["queryStringParameters"] == {"mark": mark}
