@@ -171,3 +171,64 @@ def test_curl_by_the_urls_own_name(lam: Any, server: Server) -> None:
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 201"), out[:500]
     assert json.loads(body)["event"]["queryStringParameters"] == {"mark": mark}
+
+
+NODE_URL_STREAMING = r'''
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  const query = event.queryStringParameters ?? {};
+  if (query.http) {
+    responseStream = awslambda.HttpResponseStream.from(responseStream, {
+      statusCode: 202, headers: { 'content-type': 'text/plain', 'x-custom': 'streamed' }, cookies: ['s=1'],
+    });
+  } else {
+    responseStream.setContentType('text/csv');
+  }
+  for (let i = 0; i < Number(query.n ?? 3); i++) {
+    if (i) await new Promise((resolve) => setTimeout(resolve, Number(query.pause ?? 0) * 1000));
+    responseStream.write(`chunk ${i}\n`);
+  }
+  if (query.fail) throw new Error('broken mid-stream');
+  responseStream.end();
+});
+'''
+
+
+def _node_runtime(server: Server) -> str | None:
+    runtimes = requests.get(server.url + "/_lambdastack/health", timeout=5).json()["runtimes"]
+    return next((r for r in runtimes if r.startswith("nodejs")), None)
+
+
+def test_a_response_stream_url_streams(lam: Any, server: Server) -> None:
+    import time
+
+    import pytest
+
+    runtime = _node_runtime(server)
+    if runtime is None:
+        pytest.skip("no Node.js on this host")
+    name = create_function(lam, files={"index.mjs": NODE_URL_STREAMING}, handler="index.handler", runtime=runtime,
+                           Timeout=30)
+    url = public_url(lam, name, InvokeMode="RESPONSE_STREAM")
+    # The prelude's status, headers and cookies; the body chunk by chunk, as the function writes it.
+    with call(server, url, "/", params={"http": "1", "n": "3", "pause": "0.4"}, stream=True) as r:
+        assert r.status_code == 202 and r.headers["x-custom"] == "streamed"
+        assert r.headers["content-type"] == "text/plain" and r.raw.headers.getlist("set-cookie") == ["s=1"]
+        assert "content-length" not in r.headers
+        arrivals = []
+        started = time.monotonic()
+        for line in r.iter_lines():
+            arrivals.append((line.decode(), time.monotonic() - started))
+    assert [text for text, _ in arrivals] == ["chunk 0", "chunk 1", "chunk 2"]
+    assert arrivals[0][1] < 0.3 and arrivals[2][1] > 0.7, arrivals  # not gathered first
+    # Without a prelude: 200 with the function's content type.
+    plain = call(server, url, "/", params={"n": "2"})
+    assert (plain.status_code, plain.headers["content-type"], plain.text) == (200, "text/csv", "chunk 0\nchunk 1\n")
+    # Failing before the first byte: 502; after it, the body just ends.
+    assert call(server, url, "/", params={"n": "0", "fail": "1"}).status_code == 502
+    broken = call(server, url, "/", params={"n": "1", "fail": "1"})
+    assert (broken.status_code, broken.text) == (200, "chunk 0\n")
+    # A function that does not stream is answered as a buffered URL would answer it.
+    python = create_function(lam, ECHO)
+    buffered = public_url(lam, python, InvokeMode="RESPONSE_STREAM")
+    assert call(server, buffered, "/plain").text == '"just a string"'
+    assert call(server, buffered, "/x").status_code == 201

@@ -12,7 +12,9 @@ What Lambda answers, and so what this answers:
   Error`;
 - what Invoke would refuse (a body over 6 MB, a throttle, a function not ready): Invoke's
   status with `{"Message": ...}`.
-Every answer carries `x-amzn-RequestId`.
+Every answer carries `x-amzn-RequestId`. A RESPONSE_STREAM URL sends the body as the function
+streams it (chunked), with the status and headers of its `HttpResponseStream.from` prelude,
+up to 20 MB.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +36,25 @@ from lambdastack.events.function_urls import payload
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 from lambdastack.store.function_urls import FunctionUrlRecord
 
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_END = b"\0" * 8
+STREAM_LIMIT = 20 * 1024 * 1024  # a streamed response's default maximum
 URL_HOST = re.compile(r"([a-z0-9]{32})\.lambda-url\.([a-z0-9-]+)\.")
 INTERNAL_ERROR = payload.UrlResponse(502, [("content-type", "text/plain")], b"Internal Server Error")
 FORBIDDEN = payload.UrlResponse(403, [("content-type", "application/json"),
                                       ("x-amzn-errortype", "AccessDeniedException")], b'{"Message":"Forbidden"}')
 UNKNOWN = payload.UrlResponse(403, [("content-type", "application/json"),
                                     ("x-amzn-errortype", "AccessDeniedException")], b'{"Message":null}')
+
+
+@dataclass
+class _Streamed:
+    """An answer whose body comes as the function streams it."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    first: bytes
+    rest: AsyncIterator[bytes]
 
 
 @dataclass
@@ -67,11 +83,27 @@ class FunctionUrlFrontend:
         request_id = str(uuid.uuid4())
         answer = await self._answer(scope, receive, request_id)
         headers = [(k.encode(), v.encode("latin-1", "replace")) for k, v in answer.headers]
-        headers += [(b"content-length", str(len(answer.body)).encode()), (b"x-amzn-requestid", request_id.encode())]
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+        if isinstance(answer, payload.UrlResponse):
+            headers.append((b"content-length", str(len(answer.body)).encode()))
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            await send({"type": "http.response.body", "body": answer.body})
+            return
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        sent = len(answer.first)
+        if answer.first:
+            await send({"type": "http.response.body", "body": answer.first, "more_body": True})
+        try:
+            async for chunk in answer.rest:
+                chunk = chunk[:max(0, STREAM_LIMIT - sent)]
+                if chunk:
+                    sent += len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except _Failed:
+            pass  # the status is out: the body ends where the function failed
+        await send({"type": "http.response.body", "body": b""})
 
-    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> payload.UrlResponse:
+    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> payload.UrlResponse | _Streamed:
         url_id = url_id_of(scope) or ""
         record = self.urls.by_url_id(url_id)
         if record is None:
@@ -91,12 +123,19 @@ class FunctionUrlFrontend:
         host = _header(request, "host").split(":", 1)[0]
         event = payload.event(request, url_id=url_id, domain=host, account_id="anonymous", request_id=request_id,
                               now=dt.datetime.now(dt.UTC))
+        caller = _Caller(request_id, record.account, record.region)
+        params = {"FunctionName": record.function_name, "Qualifier": record.qualifier or None,
+                  "Payload": orjson.dumps(event)}
+        extra = _cors_headers(cors, origin) if cors is not None and origin else []
         try:
-            result = await self.invoker.invoke(
-                _Caller(request_id, record.account, record.region),
-                {"FunctionName": record.function_name, "Qualifier": record.qualifier or None,
-                 "Payload": orjson.dumps(event)},
-            )
+            if record.invoke_mode == "RESPONSE_STREAM":
+                streamed = await self._streamed(caller, params)
+                if isinstance(streamed, _Streamed):
+                    streamed.headers += extra
+                    return streamed
+                result = streamed
+            else:
+                result = await self.invoker.invoke(caller, params)
         except errors.LambdaError as e:
             return _lambda_error(e)
         if result.get("FunctionError"):
@@ -105,9 +144,42 @@ class FunctionUrlFrontend:
             answer = payload.response(result["Payload"])
         except payload.BadResponse:
             return INTERNAL_ERROR
-        if cors is not None and origin:
-            answer.headers += _cors_headers(cors, origin)
+        answer.headers += extra
         return answer
+
+    async def _streamed(self, caller: _Caller, params: dict[str, Any]) -> _Streamed | dict[str, Any]:
+        """A streamed answer; or, for a function that did not stream, its result as Invoke's."""
+        result = await self.invoker.invoke_with_response_stream(caller, params)
+        content_type = result["ResponseStreamContentType"]
+        chunks = _payload_chunks(result["EventStream"])
+        if content_type != HTTP_INTEGRATION:
+            first, failed = await _first_chunk(chunks)
+            if failed:
+                return {"FunctionError": "Unhandled"}
+            if content_type == "application/json" and not first.ended:
+                return {"Payload": first.data}  # answered without streaming: read as a buffered answer
+            return _Streamed(200, [("content-type", content_type)], first.data, chunks)
+        head = b""
+        try:
+            async for chunk in chunks:
+                head += chunk
+                if PRELUDE_END in head:
+                    break
+            else:
+                return {"FunctionError": "Unhandled"}
+        except _Failed:
+            return {"FunctionError": "Unhandled"}
+        prelude, _, body = head.partition(PRELUDE_END)
+        try:
+            metadata = orjson.loads(prelude or b"{}")
+            answer = payload.response(orjson.dumps({"statusCode": 200, **metadata, "body": None}))
+        except (orjson.JSONDecodeError, payload.BadResponse, TypeError):
+            return {"FunctionError": "Unhandled"}
+        headers = [(k, v) for k, v in answer.headers if not (k == "content-type" and "content-type" not in
+                                                              _lower_keys(metadata.get("headers")))]
+        if not any(k == "content-type" for k, _ in headers):
+            headers.append(("content-type", "application/octet-stream"))
+        return _Streamed(answer.status, headers, body, chunks)
 
     def _allowed(self, record: FunctionUrlRecord) -> bool:
         if record.auth_type != "NONE":
@@ -116,6 +188,40 @@ class FunctionUrlFrontend:
         conditions = {"lambda:FunctionUrlAuthType": "NONE", "lambda:InvokedViaFunctionUrl": "true"}
         return (allows(statements, "lambda:InvokeFunctionUrl", public=True, conditions=conditions)
                 and allows(statements, "lambda:InvokeFunction", public=True, conditions=conditions))
+
+
+class _First:
+    def __init__(self, data: bytes, ended: bool) -> None:
+        self.data = data
+        self.ended = ended
+
+
+async def _payload_chunks(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """The body bytes of InvokeWithResponseStream's events; an error ends them (raises _Failed)."""
+    async for event in events:
+        if "PayloadChunk" in event:
+            yield event["PayloadChunk"]["Payload"]
+        elif event.get("InvokeComplete", {}).get("ErrorCode"):
+            raise _Failed()
+
+
+class _Failed(Exception):
+    """The function failed while (or before) streaming."""
+
+
+async def _first_chunk(chunks: AsyncIterator[bytes]) -> tuple[_First, bool]:
+    """The first chunk, whether it was all there is, and whether the function failed first."""
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        return _First(b"", True), False
+    except _Failed:
+        return _First(b"", True), True
+    return _First(first, False), False
+
+
+def _lower_keys(headers: Any) -> set[str]:
+    return {str(k).lower() for k in headers} if isinstance(headers, dict) else set()
 
 
 def _request(scope: Scope) -> payload.UrlRequest:
