@@ -21,7 +21,18 @@ import nethosts
 import pytest
 import requests
 import runtimes_functions as fn
-from helpers import Server, create_function, free_port, invoke, invoke_ok, make_zip, stored_log, unique, wait_for
+from helpers import (
+    Server,
+    create_function,
+    distribution_files,
+    free_port,
+    invoke,
+    invoke_ok,
+    make_zip,
+    stored_log,
+    unique,
+    wait_for,
+)
 from nethosts import METADATA, PAGE, PRIVATE, PUBLIC
 
 pytestmark = pytest.mark.skipif(
@@ -256,16 +267,7 @@ def _postgres_up() -> None:
 
 def _pg_zip() -> bytes:
     """The function, with the pure-Python pg8000 and what it needs, from the test environment."""
-    from importlib.metadata import distribution
-
-    files: dict[str, str | bytes] = {"app.py": PG_WRITER}
-    for name in ("pg8000", "scramp", "asn1crypto", "python-dateutil", "six"):
-        dist = distribution(name)
-        for relative in dist.files or ():
-            path = Path(str(dist.locate_file(relative)))
-            if path.suffix == ".py" or ".dist-info" in str(relative):
-                files[str(relative)] = path.read_bytes()
-    return make_zip(files)
+    return make_zip({"app.py": PG_WRITER, **distribution_files("pg8000")})
 
 
 def _create_pg_writer(lam: Any) -> str:

@@ -1,0 +1,70 @@
+"""Web frameworks behind a Function URL, with the real packages packed into the function:
+a FastAPI app through Mangum (payload format 2.0)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpers import DEFAULT_RUNTIME, Server, distribution_files, make_zip, unique
+from test_function_urls import call, public_url
+
+FASTAPI_APP = '''
+from fastapi import Cookie, FastAPI, Response
+from mangum import Mangum
+from pydantic import BaseModel
+
+app = FastAPI()
+PNG = bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + bytes(range(256))
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+@app.get("/items/{item_id}")
+def read_item(item_id: int, q: str | None = None):
+    return {"item_id": item_id, "q": q}
+
+
+@app.post("/items", status_code=201)
+def create_item(item: Item):
+    return {"created": item.name, "with_tax": round(item.price * 1.2, 2)}
+
+
+@app.get("/image")
+def image():
+    return Response(content=PNG, media_type="image/png")
+
+
+@app.get("/cookie")
+def cookie(response: Response, session: str | None = Cookie(default=None)):
+    response.set_cookie("seen", "yes")
+    return {"session": session}
+
+
+handler = Mangum(app, lifespan="off")
+'''
+
+
+def test_fastapi_through_mangum(lam: Any, server: Server) -> None:
+    name = unique()
+    code = make_zip({"app.py": FASTAPI_APP, **distribution_files("fastapi", "mangum")})
+    lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role="arn:aws:iam::000000000000:role/r",
+                        Handler="app.handler", Code={"ZipFile": code}, Timeout=30, MemorySize=512)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    url = public_url(lam, name)
+
+    got = call(server, url, "/items/42", params={"q": "blue"})
+    assert (got.status_code, got.json()) == (200, {"item_id": 42, "q": "blue"})
+    created = call(server, url, "/items", "POST", json={"name": "lamp", "price": 10})
+    assert (created.status_code, created.json()) == (201, {"created": "lamp", "with_tax": 12.0})
+    invalid = call(server, url, "/items", "POST", json={"name": "lamp"})
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["body", "price"]
+    image = call(server, url, "/image")
+    assert (image.status_code, image.headers["content-type"]) == (200, "image/png")
+    assert image.content == bytes([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + bytes(range(256))
+    cookie = call(server, url, "/cookie", headers={"Cookie": "session=abc"})
+    assert cookie.json() == {"session": "abc"} and cookie.cookies.get("seen") == "yes"
+    missing = call(server, url, "/nowhere")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
