@@ -232,3 +232,52 @@ def test_a_response_stream_url_streams(lam: Any, server: Server) -> None:
     buffered = public_url(lam, python, InvokeMode="RESPONSE_STREAM")
     assert call(server, buffered, "/plain").text == '"just a string"'
     assert call(server, buffered, "/x").status_code == 201
+
+
+CORS_PAGE = """<!doctype html>
+<title>waiting</title>
+<script>
+fetch(%(url)s, {method: "POST", headers: {"Content-Type": "application/json", "X-Token": "t"}, body: "{}"})
+  .then((r) => r.text().then((text) => { document.title = "status " + r.status + " " + r.headers.get("x-custom"); }))
+  .catch((e) => { document.title = "failed " + e; });
+</script>
+"""
+
+
+def test_a_page_on_another_origin_calls_the_url_from_chromium(lam: Any, server: Server, tmp_path: Any) -> None:
+    """A real browser: the page on http://127.0.0.1:<port> calls the URL on its own origin,
+    which needs the preflight (a JSON POST with a custom header) and the CORS answer."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    import pytest
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no Chromium on this host (scripts/test installs it)")
+    name = create_function(lam, ECHO)
+    page_server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    origin = f"http://127.0.0.1:{page_server.server_address[1]}"
+    url = public_url(lam, name, Cors={"AllowOrigins": [origin], "AllowMethods": ["POST"],
+                                      "AllowHeaders": ["content-type", "x-token"], "ExposeHeaders": ["x-custom"]})
+    (tmp_path / "page.html").write_text(CORS_PAGE % {"url": json.dumps(url + "from-the-browser")})
+    threading.Thread(target=page_server.serve_forever, daemon=True).start()
+    try:
+        def title(page_url: str) -> str:
+            out = subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", page_url],
+                capture_output=True, text=True, timeout=120,
+            ).stdout
+            return out.split("<title>", 1)[1].split("</title>", 1)[0] if "<title>" in out else out[:500]
+
+        assert title(f"{origin}/page.html") == "status 201 yes"
+        # The same page from an origin the URL does not allow: the browser refuses the answer.
+        lam.update_function_url_config(FunctionName=name, Cors={"AllowOrigins": ["https://elsewhere.test"]})
+        assert title(f"{origin}/page.html").startswith("failed")
+    finally:
+        page_server.shutdown()
