@@ -1,11 +1,17 @@
 """Web frameworks behind a Function URL, with the real packages packed into the function:
-a FastAPI app through Mangum (payload format 2.0)."""
+a FastAPI app through Mangum, and an Express app through @vendia/serverless-express
+(installed from the npm registry), both reading payload format 2.0."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
-from helpers import DEFAULT_RUNTIME, Server, distribution_files, make_zip, unique
+import pytest
+import requests
+from helpers import DEFAULT_RUNTIME, Server, create_function, distribution_files, make_zip, unique
 from test_function_urls import call, public_url
 
 FASTAPI_APP = '''
@@ -68,3 +74,43 @@ def test_fastapi_through_mangum(lam: Any, server: Server) -> None:
     assert cookie.json() == {"session": "abc"} and cookie.cookies.get("seen") == "yes"
     missing = call(server, url, "/nowhere")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+
+
+EXPRESS_APP = """
+const serverlessExpress = require('@vendia/serverless-express');
+const express = require('express');
+
+const app = express();
+app.use(express.json());
+app.get('/items/:id', (req, res) => res.json({ id: req.params.id, q: req.query.q }));
+app.post('/items', (req, res) => res.status(201).json({ created: req.body.name }));
+app.get('/cookie', (req, res) => { res.cookie('seen', 'yes'); res.json({ cookie: req.headers.cookie ?? null }); });
+// The app's own 404 (Express's default one trips over serverless-express's request object).
+app.use((req, res) => res.status(404).json({ error: `no route for ${req.method} ${req.path}` }));
+
+exports.handler = serverlessExpress({ app });
+"""
+
+
+def test_express_through_serverless_express(lam: Any, server: Server, tmp_path: Path) -> None:
+    runtimes = requests.get(server.url + "/_lambdastack/health", timeout=5).json()["runtimes"]
+    node = next((r for r in runtimes if r.startswith("nodejs")), None)
+    if node is None or shutil.which("npm") is None:
+        pytest.skip("no Node.js or npm on this host")
+    subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "@vendia/serverless-express@4",
+                    "express@4"], cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    files: dict[str, str | bytes] = {"index.js": EXPRESS_APP}
+    for path in (tmp_path / "node_modules").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            files[str(path.relative_to(tmp_path))] = path.read_bytes()
+    name = create_function(lam, files=files, handler="index.handler", runtime=node, Timeout=30, MemorySize=512)
+    url = public_url(lam, name)
+
+    got = call(server, url, "/items/7", params={"q": "x"})
+    assert (got.status_code, got.json()) == (200, {"id": "7", "q": "x"})
+    created = call(server, url, "/items", "POST", json={"name": "chair"})
+    assert (created.status_code, created.json()) == (201, {"created": "chair"})
+    cookie = call(server, url, "/cookie", headers={"Cookie": "session=abc"})
+    assert cookie.json() == {"cookie": "session=abc"} and cookie.cookies.get("seen") == "yes"
+    missing = call(server, url, "/nowhere")
+    assert (missing.status_code, missing.json()) == (404, {"error": "no route for GET /nowhere"})
