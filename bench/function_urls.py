@@ -1,12 +1,15 @@
-"""What a Function URL costs: warm HTTP round trips and throughput through a URL.
+"""What a Function URL costs: warm HTTP round trips and throughput through a URL, beside
+serverless-offline's `httpApi` events in the same run.
 
-    python -m bench.function_urls [--requests 3000] [--clients 8] [--seconds 5]
+    python -m bench.function_urls [--requests 3000] [--clients 8] [--seconds 5] [--no-peers]
 
 A trivial Python handler (`{"statusCode": 200, "body": "ok"}`, 1,769 MB: one vCPU) behind an
 AuthType NONE URL.
 Round trips are sequential GETs on one keep-alive connection (http.client, Host header);
 throughput is `wrk` with 8 connections. The same handler through Invoke is measured in the
-same run, so the ratio is what the URL layer adds.
+same run, so the ratio is what the URL layer adds. serverless-offline (installed into
+bench/.peers on first use) serves the same handler behind an `httpApi` route, measured the
+same way.
 """
 
 from __future__ import annotations
@@ -44,12 +47,12 @@ def _stats(times: list[float]) -> dict[str, float]:
     return {"p50": percentile(times, 50), "p99": percentile(times, 99)}
 
 
-def _url_round_trips(port: int, host: str, n: int) -> list[float]:
+def _url_round_trips(port: int, host: str, n: int, path: str = "/") -> list[float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     times = []
     for i in range(n + 100):
         t = time.perf_counter()
-        conn.request("GET", "/", headers={"Host": host})
+        conn.request("GET", path, headers={"Host": host})
         response = conn.getresponse()
         response.read()
         if response.status != 200:
@@ -70,7 +73,7 @@ def _invoke_round_trips(port: int, name: str, n: int) -> list[float]:
     return times
 
 
-def _wrk(port: int, host: str, clients: int, seconds: float) -> dict[str, Any]:
+def _wrk(port: int, host: str, clients: int, seconds: float, path: str = "/") -> dict[str, Any]:
     if shutil.which("wrk") is None:
         return {"skipped": "wrk is not installed"}
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
@@ -78,7 +81,7 @@ def _wrk(port: int, host: str, clients: int, seconds: float) -> dict[str, Any]:
         script.write_text(WRK_SCRIPT)
         done = subprocess.run(
             ["wrk", "-t", "2", "-c", str(clients), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
-             "-H", f"Host: {host}", "-s", str(script), f"http://127.0.0.1:{port}/"],
+             "-H", f"Host: {host}", "-s", str(script), f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, timeout=seconds + 60,
         )
     match = re.search(r"BENCH (.*)", done.stdout)
@@ -90,7 +93,40 @@ def _wrk(port: int, host: str, clients: int, seconds: float) -> dict[str, Any]:
             "p50_ms": figures["p50_us"] / 1000, "p99_ms": figures["p99_us"] / 1000, "clients": clients}
 
 
-def run(requests: int, clients: int, seconds: float) -> dict[str, Any]:
+def _serverless_offline(requests: int, clients: int, seconds: float) -> dict[str, Any]:
+    from bench.peers.serverless_offline import ServerlessOffline
+    from bench.workload import Skipped
+
+    try:
+        peer = ServerlessOffline()
+    except Skipped as e:
+        return {"skipped": str(e)}
+    with peer.http_function(HANDLER) as offline:
+        host = f"127.0.0.1:{offline.http_port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _url_round_trips(offline.http_port, host, 1, "/web")
+                break
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        return {
+            "version": peer.version(),
+            "round_trip_ms": _stats(_url_round_trips(offline.http_port, host, requests, "/web")),
+            "throughput": _wrk(offline.http_port, host, clients, seconds, "/web"),
+        }
+
+
+def run(requests: int, clients: int, seconds: float, peers: bool = True) -> dict[str, Any]:
+    result = _lambdastack(requests, clients, seconds)
+    if peers:
+        result["serverless_offline_http_api"] = _serverless_offline(requests, clients, seconds)
+    return result
+
+
+def _lambdastack(requests: int, clients: int, seconds: float) -> dict[str, Any]:
     server = BenchServer()
     try:
         lam = server.client()
@@ -118,8 +154,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="sequential round trips per path")
     parser.add_argument("--clients", type=int, default=8, help="wrk connections")
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration")
+    parser.add_argument("--no-peers", action="store_true", help="measure lambdastack alone")
     args = parser.parse_args()
-    result = run(args.requests, args.clients, args.seconds)
+    result = run(args.requests, args.clients, args.seconds, peers=not args.no_peers)
     path = write_result("function_urls", result)
     url, direct = result["url_round_trip_ms"], result["invoke_round_trip_ms"]
     print(f"warm round trip through the URL:  p50 {url['p50']:.3f} ms  p99 {url['p99']:.3f} ms")
@@ -130,6 +167,19 @@ def main() -> None:
     else:
         print(f"throughput through the URL, {t['clients']} connections: {t['requests_per_s']:,.0f} requests/s "
               f"(p50 {t['p50_ms']:.2f} ms, p99 {t['p99_ms']:.2f} ms, {t['failed']} failed)")
+    peer = result.get("serverless_offline_http_api")
+    if peer and "skipped" in peer:
+        print(f"serverless-offline: {peer['skipped']}")
+    elif peer:
+        r, pt = peer["round_trip_ms"], peer["throughput"]
+        print(f"serverless-offline httpApi:       p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  "
+              f"({peer['version']})")
+        if "requests_per_s" in pt:
+            print(f"throughput through serverless-offline: {pt['requests_per_s']:,.0f} requests/s "
+                  f"(p50 {pt['p50_ms']:.2f} ms, p99 {pt['p99_ms']:.2f} ms, {pt['failed']} failed)")
+            if "requests_per_s" in t:
+                print(f"ratios (lambdastack / serverless-offline): round trip p50 {url['p50'] / r['p50']:.2f}x, "
+                      f"p99 {url['p99'] / r['p99']:.2f}x, throughput {t['requests_per_s'] / pt['requests_per_s']:.2f}x")
     print(f"written to {path}")
 
 

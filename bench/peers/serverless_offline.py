@@ -44,6 +44,7 @@ class Offline:
     proc: subprocess.Popen[bytes]
     port: int
     folder: Path
+    http_port: int = 0  # where its `httpApi` events are served (functions made with `http=True`)
 
     def name(self, function: str) -> str:
         return f"{SERVICE}-{STAGE}-{function}"
@@ -87,17 +88,25 @@ class ServerlessOffline(Target):
     def version(self) -> str:
         return f"serverless-offline {OFFLINE_VERSION}, serverless {SERVERLESS_VERSION}, node {_node_version()}"
 
+    def http_function(self, source: str) -> contextlib.AbstractContextManager[Offline]:
+        """serverless offline with one function, `web`, behind an `httpApi` event at /web."""
+        return self._running({"web": source}, http=True)
+
     @contextlib.contextmanager
-    def _running(self, functions: dict[str, str], library: Path | None = None) -> Iterator[Offline]:
-        """serverless offline with `functions` (name -> source of app.py); stopped, with its children, on exit."""
+    def _running(self, functions: dict[str, str], library: Path | None = None, http: bool = False) -> Iterator[Offline]:
+        """serverless offline with `functions` (name -> source of app.py); stopped, with its children, on exit.
+
+        With `http`, each function is also behind an `httpApi` event (method `*`, path `/<name>`).
+        """
         with tempfile.TemporaryDirectory(prefix="bench-sls-") as tmp:
             root = Path(tmp)
             port = free_port()
+            http_port = free_port()
             lines = [
                 f"service: {SERVICE}", "frameworkVersion: '3'",
                 "provider:", "  name: aws", "  runtime: python3.11", "  region: us-east-1", f"  stage: {STAGE}",
                 "plugins:", "  - serverless-offline",
-                "custom:", "  serverless-offline:", f"    lambdaPort: {port}", f"    httpPort: {free_port()}",
+                "custom:", "  serverless-offline:", f"    lambdaPort: {port}", f"    httpPort: {http_port}",
                 f"    websocketPort: {free_port()}", f"    albPort: {free_port()}",
                 "functions:",
             ]
@@ -106,6 +115,8 @@ class ServerlessOffline(Target):
                 folder.mkdir()
                 (folder / f"{MODULE}.py").write_text(source)
                 lines += [f"  {name}:", f"    handler: {name}/{HANDLER}", "    timeout: 60"]
+                if http:
+                    lines += ["    events:", "      - httpApi:", "          method: '*'", f"          path: /{name}"]
             (root / "serverless.yml").write_text("\n".join(lines) + "\n")
             (root / "node_modules").symlink_to(self.home / "node_modules")
             env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
@@ -116,7 +127,7 @@ class ServerlessOffline(Target):
             with open(root / "offline.log", "wb") as log:
                 proc = subprocess.Popen(["node", str(self.cli), "offline", "start"], cwd=root, env=env, stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            offline = Offline(proc, port, root)
+            offline = Offline(proc, port, root, http_port)
             try:
                 _wait_listening(offline)
                 yield offline
