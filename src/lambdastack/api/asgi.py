@@ -106,7 +106,7 @@ class LambdaApi:
                 raise errors.UnknownOperation(f"No operation matches {scope['method']} {path}")
             operation, labels = matched
             limit = self.request_limits.get(operation.name, MAX_REQUEST_BYTES)
-            body = await _read_body(receive, limit, operation.name)
+            body = await read_body(receive, limit, operation.name)
             caller = caller_from(headers.get("authorization"), _first(query, "X-Amz-Credential"))
             ctx = RequestContext(
                 request_id=request_id,
@@ -217,7 +217,8 @@ async def send_response(send: Send, status: int, headers: list[tuple[bytes, byte
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive, limit: int, operation: str) -> bytes:
+async def read_body(receive: Receive, limit: int, operation: str) -> bytes:
+    """The request body, refused with the operation's error as soon as it passes `limit`."""
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from lambdastack import errors
-from lambdastack.api.asgi import Receive, Scope, Send
+from lambdastack.api.asgi import Receive, Scope, Send, read_body
 from lambdastack.control.function_urls import FunctionUrlService
 from lambdastack.control.policies import PolicyService, allows
 from lambdastack.events.function_urls import payload
@@ -117,7 +117,7 @@ class FunctionUrlFrontend:
         if not self._allowed(record):
             return FORBIDDEN
         try:
-            request.body = await _read_body(receive)
+            request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke")
         except errors.LambdaError as e:
             return _lambda_error(e)
         host = _header(request, "host").split(":", 1)[0]
@@ -236,24 +236,6 @@ def _request(scope: Scope) -> payload.UrlRequest:
 
 def _header(request: payload.UrlRequest, name: str) -> str:
     return next((v for k, v in request.headers if k.lower() == name), "")
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > SYNC_PAYLOAD_LIMIT:
-            raise errors.RequestTooLarge(
-                f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 def _lambda_error(e: errors.LambdaError) -> payload.UrlResponse:
