@@ -1,6 +1,6 @@
 """Web frameworks behind a Function URL, with the real packages packed into the function:
-a FastAPI app through Mangum, and an Express app through @vendia/serverless-express
-(installed from the npm registry), both reading payload format 2.0."""
+a FastAPI app through Mangum, a Flask app through apig-wsgi, and an Express app through
+@vendia/serverless-express (installed from the npm registry), all reading payload format 2.0."""
 
 from __future__ import annotations
 
@@ -74,6 +74,42 @@ def test_fastapi_through_mangum(lam: Any, server: Server) -> None:
     assert cookie.json() == {"session": "abc"} and cookie.cookies.get("seen") == "yes"
     missing = call(server, url, "/nowhere")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+
+
+FLASK_APP = '''
+from apig_wsgi import make_lambda_handler
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+@app.get("/hello/<name>")
+def hello(name):
+    return jsonify(greeting=f"hello {name}", lang=request.args.get("lang"))
+
+
+@app.post("/echo")
+def echo():
+    return jsonify(received=request.get_json(), cookie=request.cookies.get("session")), 201
+
+
+handler = make_lambda_handler(app, binary_support=True)
+'''
+
+
+def test_flask_through_apig_wsgi(lam: Any, server: Server) -> None:
+    name = unique()
+    code = make_zip({"app.py": FLASK_APP, **distribution_files("flask", "apig-wsgi")})
+    lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role="arn:aws:iam::000000000000:role/r",
+                        Handler="app.handler", Code={"ZipFile": code}, Timeout=30, MemorySize=512)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    url = public_url(lam, name)
+    got = call(server, url, "/hello/ana", params={"lang": "pt"})
+    assert (got.status_code, got.json()) == (200, {"greeting": "hello ana", "lang": "pt"})
+    echoed = call(server, url, "/echo", "POST", json={"a": [1, 2]}, headers={"Cookie": "session=s1"})
+    assert (echoed.status_code, echoed.json()) == (201, {"received": {"a": [1, 2]}, "cookie": "s1"})
+    missing = call(server, url, "/nowhere")
+    assert missing.status_code == 404 and "Not Found" in missing.text
 
 
 EXPRESS_APP = """
