@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import DEFAULT_RUNTIME, Server, create_function, distribution_files, make_zip, unique
+from helpers import Server, create_function, distribution_files
 from test_function_urls import call, public_url
 
 FASTAPI_APP = '''
@@ -54,11 +54,8 @@ handler = Mangum(app, lifespan="off")
 
 
 def test_fastapi_through_mangum(lam: Any, server: Server) -> None:
-    name = unique()
-    code = make_zip({"app.py": FASTAPI_APP, **distribution_files("fastapi", "mangum")})
-    lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role="arn:aws:iam::000000000000:role/r",
-                        Handler="app.handler", Code={"ZipFile": code}, Timeout=30, MemorySize=512)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    files = {"app.py": FASTAPI_APP, **distribution_files("fastapi", "mangum")}
+    name = create_function(lam, files=files, Timeout=30, MemorySize=512)  # the tests' Python: compiled parts fit
     url = public_url(lam, name)
 
     got = call(server, url, "/items/42", params={"q": "blue"})
@@ -98,11 +95,8 @@ handler = make_lambda_handler(app, binary_support=True)
 
 
 def test_flask_through_apig_wsgi(lam: Any, server: Server) -> None:
-    name = unique()
-    code = make_zip({"app.py": FLASK_APP, **distribution_files("flask", "apig-wsgi")})
-    lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role="arn:aws:iam::000000000000:role/r",
-                        Handler="app.handler", Code={"ZipFile": code}, Timeout=30, MemorySize=512)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    files = {"app.py": FLASK_APP, **distribution_files("flask", "apig-wsgi")}
+    name = create_function(lam, files=files, Timeout=30, MemorySize=512)
     url = public_url(lam, name)
     got = call(server, url, "/hello/ana", params={"lang": "pt"})
     assert (got.status_code, got.json()) == (200, {"greeting": "hello ana", "lang": "pt"})

@@ -28,7 +28,6 @@ from helpers import (
     free_port,
     invoke,
     invoke_ok,
-    make_zip,
     stored_log,
     unique,
     wait_for,
@@ -265,17 +264,10 @@ def _postgres_up() -> None:
         pytest.skip("PostgreSQL did not start")
 
 
-def _pg_zip() -> bytes:
-    """The function, with the pure-Python pg8000 and what it needs, from the test environment."""
-    return make_zip({"app.py": PG_WRITER, **distribution_files("pg8000")})
-
-
 def _create_pg_writer(lam: Any) -> str:
-    name = unique()
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role="arn:aws:iam::000000000000:role/r",
-                        Handler="app.handler", Code={"ZipFile": _pg_zip()}, Timeout=30)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    return name
+    """The function, with the pure-Python pg8000 and what it needs, from the test environment."""
+    return create_function(lam, files={"app.py": PG_WRITER, **distribution_files("pg8000")}, runtime="python3.12",
+                           Timeout=30)
 
 
 def test_function_writes_to_the_hosts_postgresql_through_an_allowed_port(lam: Any, closed_server: Server) -> None:
