@@ -96,16 +96,13 @@ class FunctionUrlService:
             raise _no_url()
 
     def list(self, ref: FunctionRef, marker: str | None, max_items: int | None) -> dict[str, Any]:
-        after = pagination.decode(marker, pagination.is_str)
         with self.deps.store.read() as tx:
             require_function(tx, ref)
-        records = [r for r in self.urls.list(ref.account, ref.region, ref.name)
-                   if after is None or r.qualifier > after]
-        size = pagination.page_size(max_items)
-        page = records[:size]
+        page, next_marker = pagination.page_by_qualifier(self.urls.list(ref.account, ref.region, ref.name), marker,
+                                                         max_items)
         out: dict[str, Any] = {"FunctionUrlConfigs": [render(r, self.naming) for r in page]}
-        if len(records) > size:
-            out["NextMarker"] = pagination.encode(page[-1].qualifier)
+        if next_marker is not None:
+            out["NextMarker"] = next_marker
         return out
 
     def by_url_id(self, url_id: str) -> FunctionUrlRecord | None:

@@ -9,12 +9,28 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
 from lambdastack import errors
 from lambdastack.control.limits import PAGE_MAX
+
+
+class _Qualified(Protocol):
+    qualifier: str
+
+
+T = TypeVar("T", bound=_Qualified)
+
+
+def page_by_qualifier(records: list[T], marker: str | None, max_items: int | None) -> tuple[list[T], str | None]:
+    """One page of `records` (ordered by their `qualifier`) after `marker`, and the next marker."""
+    after = decode(marker, is_str)
+    rest = [r for r in records if after is None or r.qualifier > after]
+    size = page_size(max_items)
+    page = rest[:size]
+    return page, (encode(page[-1].qualifier) if len(rest) > size else None)
 
 
 def page_size(max_items: int | None) -> int:
