@@ -258,10 +258,12 @@ class Worker:
             try:
                 env.send(protocol.SHUTDOWN, {"reason": reason, "deadline_ms": int((time.time() + grace) * 1000)})
                 env.signal_runtime(signal.SIGTERM)
-                # The init reports (EXITED) once every extension has exited, or at the deadline.
+                # The init reports (EXITED, `shutdown`) once every extension has exited, or at the
+                # deadline. The runtime's own exit (it was sent SIGTERM) is reported too, and may
+                # come first: the extensions may still be writing their last words then.
                 while (remaining := deadline - time.monotonic()) > 0:
-                    kind, _, _ = await env.next_frame(remaining)
-                    if kind == protocol.EXITED:
+                    kind, meta, _ = await env.next_frame(remaining)
+                    if kind == protocol.EXITED and meta.get("shutdown"):
                         break
             except (EnvironmentDied, TimeoutError):
                 pass
