@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lambdastack import __version__
+from lambdastack import __version__, errors
 from lambdastack.api.asgi import LambdaApi
 from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
 from lambdastack.api.async_status import async_status_route
@@ -14,9 +14,11 @@ from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
+from lambdastack.api.model import apigatewayv2_model
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import function_urls as function_url_operations
+from lambdastack.api.operations import http_apis as http_api_operations
 from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.api.operations import policies as policy_operations
 from lambdastack.config import Settings
@@ -26,20 +28,25 @@ from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.common import Deps
 from lambdastack.control.event_invoke_config import EventInvokeConfigService
 from lambdastack.control.events import Events
-from lambdastack.control.function_urls import FunctionUrlService, UrlNaming
+from lambdastack.control.function_urls import FunctionUrlService
+from lambdastack.control.http_apis import HttpApiService
 from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.policies import PolicyService
 from lambdastack.control.states import States
+from lambdastack.control.url_naming import UrlNaming
 from lambdastack.deploy.service import DeploymentService
 from lambdastack.engine import Engine
-from lambdastack.events.function_urls.frontend import FunctionUrlFrontend, WithFunctionUrls
+from lambdastack.events.function_urls.frontend import FunctionUrlFrontend
+from lambdastack.events.http_apis.frontend import HttpApiFrontend
+from lambdastack.frontdoor import FrontDoor, HostFront
 from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
+from lambdastack.store.http_apis import SqliteHttpApiStore
 from lambdastack.store.sqlite import SqliteStore
 
 IMAGES_NEED_NAMESPACES = (
@@ -62,7 +69,7 @@ def build_control(settings: Settings) -> ControlPlane:
     return ControlPlane.over(deps)
 
 
-def build_app(settings: Settings) -> WithFunctionUrls:
+def build_app(settings: Settings) -> FrontDoor:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     control = build_control(settings)
     # One thread runs every control-plane change: SQLite writes and zip unpacking stay off
@@ -103,6 +110,7 @@ def build_app(settings: Settings) -> WithFunctionUrls:
         await asyncio.get_running_loop().run_in_executor(control_thread, control.stop)
         await asyncio.get_running_loop().run_in_executor(control_thread, function_urls.urls.close)
         await asyncio.get_running_loop().run_in_executor(control_thread, policies.policies.close)
+        await asyncio.get_running_loop().run_in_executor(control_thread, http_apis.store.close)
         control_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
@@ -110,8 +118,8 @@ def build_app(settings: Settings) -> WithFunctionUrls:
     event_invoke_configs = EventInvokeConfigService(deps, engine.event_invoke_configs)
     event_invoke_configs.on_change(engine.async_settings_changed)
     operations.update(event_invoke_config_operations.handlers(event_invoke_configs, ControlRunner(control_thread)))
-    function_urls = FunctionUrlService(deps, SqliteFunctionUrlStore(settings.data_dir / "lambdastack.db"),
-                                       UrlNaming(settings.url_host, settings.port))
+    naming = UrlNaming(settings.url_host, settings.port)
+    function_urls = FunctionUrlService(deps, SqliteFunctionUrlStore(settings.data_dir / "lambdastack.db"), naming)
     operations.update(function_url_operations.handlers(function_urls, ControlRunner(control_thread)))
     policies = PolicyService(deps, SqlitePolicyStore(settings.data_dir / "lambdastack.db"))
     operations.update(policy_operations.handlers(policies, ControlRunner(control_thread)))
@@ -131,4 +139,15 @@ def build_app(settings: Settings) -> WithFunctionUrls:
         on_shutdown=on_shutdown,
         request_limits={"Invoke": SYNC_PAYLOAD_LIMIT, "InvokeWithResponseStream": SYNC_PAYLOAD_LIMIT},
     )
-    return WithFunctionUrls(api, FunctionUrlFrontend(function_urls, policies, engine.service))
+    http_apis = HttpApiService(SqliteHttpApiStore(settings.data_dir / "lambdastack.db"), naming)
+    apigateway_api = LambdaApi(
+        operations=http_api_operations.handlers(http_apis, ControlRunner(control_thread)),
+        internal={},
+        account=settings.account_id,
+        default_region=settings.region,
+        model=apigatewayv2_model(),
+        validation_error=errors.BadRequest,
+    )
+    fronts: list[HostFront] = [FunctionUrlFrontend(function_urls, policies, engine.service),
+              HttpApiFrontend(http_apis, policies, engine.service)]
+    return FrontDoor(api, apigateway_api, fronts)

@@ -58,3 +58,8 @@ SnapStartNotReady = _error("SnapStartNotReadyException", 409)
 SnapStartTimeout = _error("SnapStartTimeoutException", 408)
 InvalidSignature = _error("InvalidSignatureException", 403)
 UnrecognizedClient = _error("UnrecognizedClientException", 403)
+
+# API Gateway's errors (the apigatewayv2 API): the same wire format, other names.
+BadRequest = _error("BadRequestException", 400)
+NotFound = _error("NotFoundException", 404)
+Conflict = _error("ConflictException", 409)

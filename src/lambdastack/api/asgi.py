@@ -1,4 +1,5 @@
-"""The ASGI application: Lambda's REST API plus lambdastack's own `/_lambdastack/` routes.
+"""The ASGI application of one AWS rest-json API (Lambda's, or API Gateway's), plus lambdastack's own
+`/_lambdastack/` routes.
 
 One request: match the route from botocore's model, parse members from where the model
 puts them, validate them against the model's constraints, call the operation's handler,
@@ -47,11 +48,12 @@ class LambdaApi:
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
         request_limits: Mapping[str, int] | None = None,
         model: ServiceModel | None = None,
+        validation_error: type[errors.LambdaError] = errors.Validation,
     ) -> None:
         self.model = model or lambda_model()
         self.router = Router(self.model)
         self.parser = RequestParser(self.model)
-        self.validator = Validator(self.model)
+        self.validator = Validator(self.model, validation_error)
         self.writer = ResponseWriter(self.model)
         self.operations = dict(operations)
         self.internal = dict(internal)

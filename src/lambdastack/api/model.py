@@ -76,3 +76,8 @@ class ServiceModel:
 @functools.cache
 def lambda_model() -> ServiceModel:
     return ServiceModel(load_json("lambda", "service-2"))
+
+
+@functools.cache
+def apigatewayv2_model() -> ServiceModel:
+    return ServiceModel(load_json("apigatewayv2", "service-2"))

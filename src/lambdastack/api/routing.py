@@ -36,7 +36,7 @@ def _compile(op: Operation) -> Route:
             greedy = name.endswith("+")
             name = name.rstrip("+")
             labels.append(name)
-            regex += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
+            regex += "(.+)" if greedy else "([^/]+)"  # labels may hold '-': no named groups
         else:
             regex += re.escape(piece)
     return Route(op, re.compile(f"^{regex}/?$"), tuple(fixed), tuple(labels))
@@ -79,7 +79,7 @@ class Router:
                 for key, value in route.fixed_query
             ):
                 continue
-            return route.operation, {k: unquote(v) for k, v in m.groupdict().items()}
+            return route.operation, {k: unquote(v) for k, v in zip(route.labels, m.groups(), strict=True)}
         return None
 
 

@@ -16,6 +16,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([a-z0-9-]+)/([a-z0-9-]
 class Caller:
     access_key: str | None
     region: str | None
+    service: str | None = None
 
 
 def caller_from(authorization: str | None, query_credential: str | None = None) -> Caller:
@@ -25,4 +26,4 @@ def caller_from(authorization: str | None, query_credential: str | None = None) 
     m = _CREDENTIAL.search(text)
     if m is None:
         return Caller(None, None)
-    return Caller(access_key=m.group(1), region=m.group(3))
+    return Caller(access_key=m.group(1), region=m.group(3), service=m.group(4))

@@ -65,8 +65,9 @@ def _memo_key(shape_name: str, params: dict[str, Any]) -> tuple[Any, ...] | None
 
 
 class Validator:
-    def __init__(self, model: ServiceModel) -> None:
+    def __init__(self, model: ServiceModel, error: type[errors.LambdaError] = errors.Validation) -> None:
         self.model = model
+        self.error = error
         self._passed: set[tuple[Any, ...]] = set()  # inputs already found valid (validation is pure)
 
     def validate(self, shape_name: str, params: dict[str, Any]) -> None:
@@ -82,7 +83,7 @@ class Validator:
             self._passed.add(key)
         if problems:
             noun = "error" if len(problems) == 1 else "errors"
-            raise errors.Validation(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+            raise self.error(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
 
     def _structure(self, shape: Shape, value: dict[str, Any], path: str, out: list[str]) -> None:
         for name in shape.get("required", ()):

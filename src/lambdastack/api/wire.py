@@ -27,13 +27,14 @@ class _InputPlan:
     query: tuple[tuple[str, str, str], ...]  # (member, parameter, shape)
     header: tuple[tuple[str, str, str], ...]  # (member, lower-case header, shape)
     payload: tuple[str, str, bool] | None  # (member, shape, raw bytes?)
-    body: dict[str, Any]  # member -> reference, for members of the JSON body
+    body: dict[str, tuple[str, Any]]  # JSON key -> (member, reference), for members of the JSON body
 
 
 class RequestParser:
     def __init__(self, model: ServiceModel) -> None:
         self.model = model
         self._plans: dict[str, _InputPlan] = {}
+        self._keys: dict[str, dict[str, tuple[str, str]]] = {}
 
     def _plan(self, shape_name: str) -> _InputPlan:
         plan = self._plans.get(shape_name)
@@ -55,7 +56,7 @@ class RequestParser:
             elif name == payload_name:
                 payload = (name, ref["shape"], self.model.shape(ref["shape"])["type"] in ("blob", "string"))
             else:
-                body[name] = ref
+                body[wire_name] = (name, ref)
         plan = self._plans[shape_name] = _InputPlan(tuple(uri), tuple(query), tuple(header), payload, body)
         return plan
 
@@ -95,10 +96,20 @@ class RequestParser:
                 raise errors.InvalidRequestContent(
                     "Could not parse request body into json: Unexpected token, expected an object"
                 )
-            for name, ref in plan.body.items():
-                if name in document and document[name] is not None:
-                    params[name] = self._from_json(ref["shape"], document[name], name)
+            for key, (name, ref) in plan.body.items():
+                if document.get(key) is not None:
+                    params[name] = self._from_json(ref["shape"], document[key], name)
         return params
+
+    def _members_by_key(self, shape_name: str) -> dict[str, tuple[str, str]]:
+        """A structure's members by the JSON key they travel under: (member, shape)."""
+        found = self._keys.get(shape_name)
+        if found is None:
+            members = self.model.shape(shape_name)["members"]
+            found = self._keys[shape_name] = {
+                ref.get("locationName", name): (name, ref["shape"]) for name, ref in members.items()
+            }
+        return found
 
     def _from_text(self, shape_name: str, values: list[str], member: str) -> Any:
         shape = self.model.shape(shape_name)
@@ -125,9 +136,9 @@ class RequestParser:
         if kind == "structure":
             ok = isinstance(value, dict)
             if ok:
-                members = shape["members"]
+                members = self._members_by_key(shape_name)
                 return {
-                    k: self._from_json(members[k]["shape"], v, k)
+                    members[k][0]: self._from_json(members[k][1], v, members[k][0])
                     for k, v in value.items()
                     if k in members and v is not None
                 }
@@ -188,6 +199,13 @@ def _timestamp(value: Any) -> float:
     return float(value)
 
 
+def _iso8601(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromtimestamp(float(value), dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class ResponseWriter:
     def __init__(self, model: ServiceModel) -> None:
         self.model = model
@@ -219,7 +237,7 @@ class ResponseWriter:
                 else:
                     body = orjson.dumps(self.member(ref["shape"], value))
             else:
-                document[name] = self.member(ref["shape"], value)
+                document[ref.get("locationName", name)] = self.member(ref["shape"], value)
         if body is None:
             if payload_name is not None or not shape["members"] or status == 204:
                 # A payload member that is absent means an empty body (Invoke's Event and DryRun).
@@ -234,13 +252,16 @@ class ResponseWriter:
         if kind == "structure":
             members: dict[str, Shape] = shape["members"]
             return {
-                k: self.member(members[k]["shape"], v) for k, v in value.items() if k in members and v is not None
+                members[k].get("locationName", k): self.member(members[k]["shape"], v)
+                for k, v in value.items() if k in members and v is not None
             }
         if kind == "list":
             return [self.member(shape["member"]["shape"], v) for v in value]
         if kind == "map":
             return {k: self.member(shape["value"]["shape"], v) for k, v in value.items()}
         if kind == "timestamp":
+            if shape.get("timestampFormat") == "iso8601":
+                return _iso8601(value)
             return _timestamp(value)
         if kind == "blob":
             return base64.b64encode(value).decode()
@@ -253,9 +274,12 @@ class ResponseWriter:
         if shape is not None:
             status = shape.get("error", {}).get("httpStatusCode", status)
             if "Message" in shape["members"]:
-                message_key = "Message"
+                message_key = shape["members"]["Message"].get("locationName", "Message")
         document: dict[str, Any] = {"Type": error.fault, message_key: error.message}
-        document.update({k: v for k, v in error.members.items() if v is not None})
+        members = shape["members"] if shape is not None else {}
+        document.update({
+            members.get(k, {}).get("locationName", k): v for k, v in error.members.items() if v is not None
+        })
         headers = [
             (b"x-amzn-errortype", error.code.encode()),
             (b"content-type", b"application/json"),

@@ -11,28 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import string
-from dataclasses import dataclass
 from typing import Any
 
 from lambdastack import errors
 from lambdastack.control import pagination
 from lambdastack.control.common import Deps, function_not_found, require_function, resolve
 from lambdastack.control.names import FunctionRef, function_arn
+from lambdastack.control.url_naming import UrlNaming
 from lambdastack.store.function_urls import FunctionUrlRecord, FunctionUrlStore, TargetGone, UrlConflict
 
 URL_ID_ALPHABET = string.ascii_lowercase + string.digits
 URL_ID_LENGTH = 32
-
-
-@dataclass(frozen=True)
-class UrlNaming:
-    """How this server's Function URLs are written (`--url-host`, the API's port)."""
-
-    host: str = "localhost"
-    port: int = 9000
-
-    def url(self, url_id: str, region: str) -> str:
-        return f"http://{url_id}.lambda-url.{region}.{self.host}:{self.port}/"
 
 
 def render(record: FunctionUrlRecord, naming: UrlNaming, with_modified: bool = True) -> dict[str, Any]:

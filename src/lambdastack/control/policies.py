@@ -7,6 +7,7 @@ they are enforced (Function URLs).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -65,6 +66,38 @@ def allows(statements: list[dict[str, Any]], action: str, *, public: bool, condi
         if all(conditions.get(key) == value for key, value in required.items()):
             return True
     return False
+
+
+def allows_service(statements: list[dict[str, Any]], action: str, *, service: str, source_arn: str,
+                   source_account: str) -> bool:
+    """Whether a statement allows `action` to an AWS service (`apigateway.amazonaws.com`) acting
+    for `source_arn` in `source_account`: the conditions AWS:SourceArn (ArnLike or ArnEquals)
+    and AWS:SourceAccount are checked; a statement with any other condition allows nothing here."""
+    for s in statements:
+        if s.get("Effect") != "Allow" or s.get("Action") not in (action, "lambda:*", "*"):
+            continue
+        if s.get("Principal") not in ("*", {"AWS": "*"}, {"Service": service}):
+            continue
+        condition = s.get("Condition") or {}
+        if set(condition) - {"StringEquals", "ArnLike", "ArnEquals"}:
+            continue
+        if set(condition.get("StringEquals", {})) - {"AWS:SourceAccount"}:
+            continue
+        wanted_account = condition.get("StringEquals", {}).get("AWS:SourceAccount")
+        if wanted_account is not None and wanted_account != source_account:
+            continue
+        pattern = condition.get("ArnLike", {}).get("AWS:SourceArn") or condition.get("ArnEquals", {}).get(
+            "AWS:SourceArn")
+        if pattern is not None and not arn_like(pattern, source_arn):
+            continue
+        return True
+    return False
+
+
+def arn_like(pattern: str, arn: str) -> bool:
+    """IAM's ArnLike: `*` any run of characters, `?` any one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
 
 
 class PolicyService:

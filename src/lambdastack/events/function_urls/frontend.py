@@ -32,7 +32,9 @@ from lambdastack import errors
 from lambdastack.api.asgi import Receive, Scope, Send, read_body
 from lambdastack.control.function_urls import FunctionUrlService
 from lambdastack.control.policies import PolicyService, allows
-from lambdastack.events.function_urls import payload
+from lambdastack.events.http import cors as cors_rules
+from lambdastack.events.http import payload_v2 as payload
+from lambdastack.events.http.request import HttpResponse, header, request_of
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 from lambdastack.store.function_urls import FunctionUrlRecord
 
@@ -40,10 +42,10 @@ HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
 PRELUDE_END = b"\0" * 8
 STREAM_LIMIT = 20 * 1024 * 1024  # a streamed response's default maximum
 URL_HOST = re.compile(r"([a-z0-9]{32})\.lambda-url\.([a-z0-9-]+)\.")
-INTERNAL_ERROR = payload.UrlResponse(502, [("content-type", "text/plain")], b"Internal Server Error")
-FORBIDDEN = payload.UrlResponse(403, [("content-type", "application/json"),
+INTERNAL_ERROR = HttpResponse(502, [("content-type", "text/plain")], b"Internal Server Error")
+FORBIDDEN = HttpResponse(403, [("content-type", "application/json"),
                                       ("x-amzn-errortype", "AccessDeniedException")], b'{"Message":"Forbidden"}')
-UNKNOWN = payload.UrlResponse(403, [("content-type", "application/json"),
+UNKNOWN = HttpResponse(403, [("content-type", "application/json"),
                                     ("x-amzn-errortype", "AccessDeniedException")], b'{"Message":null}')
 
 
@@ -79,12 +81,15 @@ class FunctionUrlFrontend:
         self.policies = policies
         self.invoker = invoker
 
+    def serves(self, scope: Scope) -> bool:
+        return url_id_of(scope) is not None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
         answer = await self._answer(scope, receive, request_id)
         headers = [(k.encode(), v.encode("latin-1", "replace")) for k, v in answer.headers]
         headers.append((b"x-amzn-requestid", request_id.encode()))
-        if isinstance(answer, payload.UrlResponse):
+        if isinstance(answer, HttpResponse):
             headers.append((b"content-length", str(len(answer.body)).encode()))
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             await send({"type": "http.response.body", "body": answer.body})
@@ -103,30 +108,30 @@ class FunctionUrlFrontend:
             pass  # the status is out: the body ends where the function failed
         await send({"type": "http.response.body", "body": b""})
 
-    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> payload.UrlResponse | _Streamed:
+    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> HttpResponse | _Streamed:
         url_id = url_id_of(scope) or ""
         record = self.urls.by_url_id(url_id)
         if record is None:
             return UNKNOWN
-        request = _request(scope)
-        origin = _header(request, "origin")
+        request = request_of(scope)
+        origin = header(request, "origin")
         cors = record.cors or None
-        if (cors is not None and request.method == "OPTIONS" and origin
-                and _header(request, "access-control-request-method")):
-            return payload.UrlResponse(200, _preflight_headers(cors, origin))
+        if cors is not None and cors_rules.is_preflight(request.method, origin,
+                                                        header(request, "access-control-request-method")):
+            return HttpResponse(200, cors_rules.preflight_headers(cors, origin))
         if not self._allowed(record):
             return FORBIDDEN
         try:
             request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke")
         except errors.LambdaError as e:
             return _lambda_error(e)
-        host = _header(request, "host").split(":", 1)[0]
-        event = payload.event(request, url_id=url_id, domain=host, account_id="anonymous", request_id=request_id,
+        host = header(request, "host").split(":", 1)[0]
+        event = payload.event(request, api_id=url_id, domain=host, account_id="anonymous", request_id=request_id,
                               now=dt.datetime.now(dt.UTC))
         caller = _Caller(request_id, record.account, record.region)
         params = {"FunctionName": record.function_name, "Qualifier": record.qualifier or None,
                   "Payload": orjson.dumps(event)}
-        extra = _cors_headers(cors, origin) if cors is not None and origin else []
+        extra = cors_rules.headers(cors, origin) if cors is not None and origin else []
         try:
             if record.invoke_mode == "RESPONSE_STREAM":
                 streamed = await self._streamed(caller, params)
@@ -224,68 +229,6 @@ def _lower_keys(headers: Any) -> set[str]:
     return {str(k).lower() for k in headers} if isinstance(headers, dict) else set()
 
 
-def _request(scope: Scope) -> payload.UrlRequest:
-    client = scope.get("client") or ("", 0)
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
-    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
-    return payload.UrlRequest(
-        method=scope["method"], raw_path=raw_path, raw_query=scope.get("query_string", b"").decode("latin-1"),
-        headers=headers, body=b"", source_ip=client[0], protocol=f"HTTP/{scope.get('http_version', '1.1')}",
-    )
-
-
-def _header(request: payload.UrlRequest, name: str) -> str:
-    return next((v for k, v in request.headers if k.lower() == name), "")
-
-
-def _lambda_error(e: errors.LambdaError) -> payload.UrlResponse:
-    return payload.UrlResponse(e.status, [("content-type", "application/json"), ("x-amzn-errortype", e.code)],
+def _lambda_error(e: errors.LambdaError) -> HttpResponse:
+    return HttpResponse(e.status, [("content-type", "application/json"), ("x-amzn-errortype", e.code)],
                                orjson.dumps({"Message": e.message}))
-
-
-def _allowed_origin(cors: dict[str, Any], origin: str) -> str | None:
-    origins = cors.get("AllowOrigins") or []
-    if "*" in origins:
-        return "*"
-    return origin if origin in origins else None
-
-
-def _cors_headers(cors: dict[str, Any], origin: str) -> list[tuple[str, str]]:
-    allowed = _allowed_origin(cors, origin)
-    if allowed is None:
-        return []
-    headers = [("access-control-allow-origin", allowed)]
-    if cors.get("ExposeHeaders"):
-        headers.append(("access-control-expose-headers", ",".join(cors["ExposeHeaders"])))
-    if cors.get("AllowCredentials"):
-        headers.append(("access-control-allow-credentials", "true"))
-    if allowed != "*":
-        headers.append(("vary", "Origin"))
-    return headers
-
-
-def _preflight_headers(cors: dict[str, Any], origin: str) -> list[tuple[str, str]]:
-    headers = _cors_headers(cors, origin)
-    if not headers:
-        return []
-    if cors.get("AllowMethods"):
-        headers.append(("access-control-allow-methods", ",".join(cors["AllowMethods"])))
-    if cors.get("AllowHeaders"):
-        headers.append(("access-control-allow-headers", ",".join(cors["AllowHeaders"])))
-    if cors.get("MaxAge") is not None:
-        headers.append(("access-control-max-age", str(cors["MaxAge"])))
-    return headers
-
-
-class WithFunctionUrls:
-    """The server's one ASGI app: requests to a Function URL's host go to the URL, all else to the API."""
-
-    def __init__(self, api: Any, frontend: FunctionUrlFrontend) -> None:
-        self.api = api
-        self.frontend = frontend
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and url_id_of(scope) is not None:
-            await self.frontend(scope, receive, send)
-        else:
-            await self.api(scope, receive, send)

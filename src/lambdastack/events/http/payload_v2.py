@@ -1,53 +1,30 @@
-"""A request as Lambda hands it to a function behind a URL, and the answer Lambda reads back.
+"""Payload format version 2.0: the event a function behind a URL or an HTTP API gets, and its answer.
 
-The request becomes API Gateway's payload format version 2.0. The answer is read as Lambda's
-URLs read it: an object with `statusCode` says everything itself (headers, cookies, body,
-isBase64Encoded); any other JSON is the body of a 200 `application/json` answer.
+The answer is read as Lambda's URLs and HTTP APIs read it: an object with `statusCode` says
+everything itself (headers, cookies, body, isBase64Encoded); any other JSON is the body of a
+200 `application/json` answer.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
-TEXT_SUFFIXES = ("+json", "+xml")
-
-
-@dataclass
-class UrlRequest:
-    method: str
-    raw_path: str
-    raw_query: str
-    headers: list[tuple[str, str]]  # as received, names in any case, repeated as sent
-    body: bytes
-    source_ip: str
-    protocol: str = "HTTP/1.1"
-
-
-@dataclass
-class UrlResponse:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+from lambdastack.events.http.request import HttpRequest, HttpResponse, is_text
 
 
 class BadResponse(Exception):
     """The function's answer is not one Lambda could turn into an HTTP response."""
 
 
-def is_text(content_type: str) -> bool:
-    kind = content_type.split(";", 1)[0].strip().lower()
-    return kind.startswith(TEXT_TYPES) or kind.endswith(TEXT_SUFFIXES)
-
-
-def event(request: UrlRequest, *, url_id: str, domain: str, account_id: str, request_id: str,
-          now: dt.datetime) -> dict[str, Any]:
+def event(request: HttpRequest, *, api_id: str, domain: str, account_id: str, request_id: str,
+          now: dt.datetime, route_key: str = "$default", stage: str = "$default",
+          path_parameters: dict[str, str] | None = None,
+          stage_variables: dict[str, str] | None = None) -> dict[str, Any]:
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -58,7 +35,7 @@ def event(request: UrlRequest, *, url_id: str, domain: str, account_id: str, req
         headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
     out: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": request.raw_path,
         "rawQueryString": request.raw_query,
     }
@@ -72,9 +49,9 @@ def event(request: UrlRequest, *, url_id: str, domain: str, account_id: str, req
         out["queryStringParameters"] = query
     out["requestContext"] = {
         "accountId": account_id,
-        "apiId": url_id,
+        "apiId": api_id,
         "domainName": domain,
-        "domainPrefix": url_id,
+        "domainPrefix": domain.split(".", 1)[0],
         "http": {
             "method": request.method,
             "path": request.raw_path,
@@ -83,35 +60,41 @@ def event(request: UrlRequest, *, url_id: str, domain: str, account_id: str, req
             "userAgent": headers.get("user-agent", ""),
         },
         "requestId": request_id,
-        "routeKey": "$default",
-        "stage": "$default",
+        "routeKey": route_key,
+        "stage": stage,
         "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(now.timestamp() * 1000),
     }
-    if request.body:
-        if is_text(headers.get("content-type", "")):
-            try:
-                out["body"] = request.body.decode()
-                out["isBase64Encoded"] = False
-            except UnicodeDecodeError:
-                out["body"] = base64.b64encode(request.body).decode()
-                out["isBase64Encoded"] = True
-        else:
-            out["body"] = base64.b64encode(request.body).decode()
-            out["isBase64Encoded"] = True
-    else:
-        out["isBase64Encoded"] = False
+    if path_parameters:
+        out["pathParameters"] = path_parameters
+    if stage_variables:
+        out["stageVariables"] = stage_variables
+    out["body"], out["isBase64Encoded"] = body_of(request, headers.get("content-type", ""))
+    if out["body"] is None:
+        del out["body"]
     return out
 
 
-def response(payload: bytes) -> UrlResponse:
+def body_of(request: HttpRequest, content_type: str) -> tuple[str | None, bool]:
+    """The request body as an event carries it: text as it is, anything else in base64."""
+    if not request.body:
+        return None, False
+    if is_text(content_type):
+        try:
+            return request.body.decode(), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(request.body).decode(), True
+
+
+def response(payload: bytes) -> HttpResponse:
     """The HTTP response a function's result makes; raises BadResponse."""
     try:
         result = orjson.loads(payload)
     except orjson.JSONDecodeError:
         raise BadResponse("the result is not JSON")
     if not isinstance(result, dict) or "statusCode" not in result:
-        return UrlResponse(200, [("content-type", "application/json")], payload)
+        return HttpResponse(200, [("content-type", "application/json")], payload)
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():
         status = int(status)
@@ -134,7 +117,7 @@ def response(payload: bytes) -> UrlResponse:
         raw = orjson.dumps(body)
     if not any(name == "content-type" for name, _ in headers):
         headers.append(("content-type", "application/json"))
-    return UrlResponse(status, headers, raw)
+    return HttpResponse(status, headers, raw)
 
 
 def _text(value: Any) -> str:

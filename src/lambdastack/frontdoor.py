@@ -1,0 +1,61 @@
+"""The server's one ASGI app: which part of lambdastack a request is for.
+
+By Host: a Function URL (`<url-id>.lambda-url.<region>.…`) or an HTTP API
+(`<api-id>.execute-api.…`). Otherwise by path: API Gateway's management API (`/v2/…`,
+the `apigatewayv2` client), and everything else is Lambda's API. Requests signed for API
+Gateway's REST API (`apigateway` client, no `/v2/`) get a clear refusal: lambdastack serves
+HTTP APIs only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from lambdastack.api.asgi import Receive, Scope, Send, send_response
+from lambdastack.api.sigv4 import caller_from
+
+REST_APIS_REFUSED = (
+    "lambdastack serves API Gateway HTTP APIs (the apigatewayv2 API) only; REST APIs, WebSocket APIs, usage "
+    "plans and API keys are not supported"
+)
+
+
+class HostFront(Protocol):
+    def serves(self, scope: Scope) -> bool: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+class FrontDoor:
+    def __init__(self, lambda_api: Any, apigateway_api: Any, fronts: Sequence[HostFront]) -> None:
+        self.lambda_api = lambda_api
+        self.apigateway_api = apigateway_api
+        self.fronts = tuple(fronts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.lambda_api(scope, receive, send)
+            return
+        for front in self.fronts:
+            if front.serves(scope):
+                await front(scope, receive, send)
+                return
+        path: str = scope["path"]
+        if path.startswith("/v2/"):
+            await self.apigateway_api(scope, receive, send)
+        elif _signed_for_api_gateway(scope):
+            body = orjson.dumps({"message": REST_APIS_REFUSED})
+            await send_response(send, 501, [(b"content-type", b"application/json"),
+                                            (b"x-amzn-errortype", b"NotImplementedException")], body)
+        else:
+            await self.lambda_api(scope, receive, send)
+
+
+def _signed_for_api_gateway(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return caller_from(value.decode("latin-1")).service == "apigateway"
+    return False
