@@ -33,7 +33,7 @@ from lambdastack.events.http import cors as cors_rules
 from lambdastack.events.http import payload_v1, payload_v2
 from lambdastack.events.http.request import HttpRequest, HttpResponse, header, request_of
 from lambdastack.events.http_apis.routing import ApiRouter, Selected
-from lambdastack.invoke.service import InvokeService
+from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 
 API_HOST = re.compile(r"([a-z0-9]{10})\.execute-api\.")
 BODY_LIMIT = 10 * 1024 * 1024  # API Gateway's own limit on a request's body
@@ -146,7 +146,10 @@ class HttpApiFrontend:
             event = payload_v1.event(request, resource=selected.resource, **common)
         else:
             event = payload_v2.event(request, route_key=selected.route["RouteKey"], **common)
-        params = {"FunctionName": target.name, "Qualifier": target.qualifier, "Payload": orjson.dumps(event)}
+        payload = orjson.dumps(event)
+        if len(payload) > SYNC_PAYLOAD_LIMIT:
+            return TOO_LARGE  # Lambda's limit on an event, under API Gateway's on a body
+        params = {"FunctionName": target.name, "Qualifier": target.qualifier, "Payload": payload}
         caller = _Caller(request_id, target.account, target.region)
         invocation = asyncio.ensure_future(self.invoker.invoke(caller, params))
         try:
