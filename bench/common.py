@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def zip_of(files: dict[str, str]) -> bytes:
+def zip_of(files: Mapping[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, text in files.items():
@@ -70,9 +71,9 @@ class BenchServer:
                 time.sleep(0.05)
         raise RuntimeError("server did not start")
 
-    def client(self) -> Any:
+    def client(self, service: str = "lambda") -> Any:
         return boto3.client(
-            "lambda", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
+            service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
             aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}, read_timeout=300),
         )
 
@@ -111,3 +112,37 @@ def write_result(name: str, document: dict[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent=2) + "\n")
     (RESULTS / f"{name}-latest.json").write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def distribution_files(*names: str) -> dict[str, bytes]:
+    """The installed files of these distributions and of everything they require (for this
+    interpreter), as a function's zip carries them: packages at its root, with their metadata.
+
+    A function of the same Python version as the tests can use them as they are, compiled
+    extensions included.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+
+    files: dict[str, bytes] = {}
+    seen: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue
+        for relative in dist.files or ():
+            path = Path(str(dist.locate_file(relative)))
+            if path.is_file() and "__pycache__" not in relative.parts and not str(relative).startswith(".."):
+                files[str(relative)] = path.read_bytes()
+        for text in dist.requires or ():
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return files

@@ -264,37 +264,3 @@ def cpu_load(processes: int | None = None, limit_s: float = 120.0) -> Iterator[N
         for burner in burners:
             burner.kill()
             burner.wait()
-
-
-def distribution_files(*names: str) -> dict[str, bytes]:
-    """The installed files of these distributions and of everything they require (for this
-    interpreter), as a function's zip carries them: packages at its root, with their metadata.
-
-    A function of the same Python version as the tests can use them as they are, compiled
-    extensions included.
-    """
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    from packaging.requirements import Requirement
-
-    files: dict[str, bytes] = {}
-    seen: set[str] = set()
-    pending = list(names)
-    while pending:
-        name = pending.pop()
-        if name.lower() in seen:
-            continue
-        seen.add(name.lower())
-        try:
-            dist = distribution(name)
-        except PackageNotFoundError:
-            continue
-        for relative in dist.files or ():
-            path = Path(str(dist.locate_file(relative)))
-            if path.is_file() and "__pycache__" not in relative.parts and not str(relative).startswith(".."):
-                files[str(relative)] = path.read_bytes()
-        for text in dist.requires or ():
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(requirement.name)
-    return files

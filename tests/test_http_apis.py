@@ -33,6 +33,8 @@ def handler(event, context):
     if path.endswith("/binary"):
         return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "isBase64Encoded": True,
                 "body": base64.b64encode(bytes(range(256))).decode()}
+    if path.endswith("/lengthy"):
+        return {"statusCode": 200, "headers": {"Content-Length": "2", "Connection": "close"}, "body": "hello"}
     if path.endswith("/cookies"):
         if event["version"] == "1.0":
             return {"statusCode": 200, "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": ""}
@@ -233,6 +235,17 @@ def test_errors_get_api_gateways_answers(gw: Any, lam: Any, echo: tuple[str, str
     # A Host that names nothing goes to the Lambda API, whose answer is an unknown operation.
     stray = requests.get(server.url + "/", headers={"Host": "not-an-api!!"}, timeout=10)
     assert stray.status_code == 404 and stray.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+
+
+def test_a_functions_own_connection_headers_are_dropped(gw: Any, lam: Any, echo: tuple[str, str],
+                                                        server: Server) -> None:
+    """Content-Length is the server's to write (a framework's own one, e.g. Mangum's, would be a
+    second, conflicting header: clients such as wrk refuse the answer)."""
+    for version in ("1.0", "2.0"):
+        api_id = make_api(gw, lam, echo, ["ANY /{proxy+}"], version=version)
+        r = call(server, api_id, "/lengthy")
+        assert (r.status_code, r.content) == (200, b"hello")
+        assert r.raw.headers.getlist("Content-Length") == ["5"] and "connection" not in r.raw.headers
 
 
 def test_cors_preflight_is_answered_without_invoking(gw: Any, lam: Any, echo: tuple[str, str],

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import Server, client_for, create_function, distribution_files
+from helpers import Server, client_for, create_function
 from test_function_urls import call, public_url
 from test_http_apis import call as call_api
 from test_http_apis import make_api
+
+from bench.common import distribution_files
 
 Front = Callable[..., requests.Response]
 

@@ -24,7 +24,6 @@ import runtimes_functions as fn
 from helpers import (
     Server,
     create_function,
-    distribution_files,
     free_port,
     invoke,
     invoke_ok,
@@ -33,6 +32,8 @@ from helpers import (
     wait_for,
 )
 from nethosts import METADATA, PAGE, PRIVATE, PUBLIC
+
+from bench.common import distribution_files
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("nft") is None, reason="environments' network needs root and nftables"

@@ -88,9 +88,10 @@ class ServerlessOffline(Target):
     def version(self) -> str:
         return f"serverless-offline {OFFLINE_VERSION}, serverless {SERVERLESS_VERSION}, node {_node_version()}"
 
-    def http_function(self, source: str) -> contextlib.AbstractContextManager[Offline]:
-        """serverless offline with one function, `web`, behind an `httpApi` event at /web."""
-        return self._running({"web": source}, http=True)
+    def http_function(self, source: str, library: Path | None = None) -> contextlib.AbstractContextManager[Offline]:
+        """serverless offline with one function, `web`, behind an `httpApi` event at /web (`library`: a folder of
+        packages it imports)."""
+        return self._running({"web": source}, library=library, http=True)
 
     @contextlib.contextmanager
     def _running(self, functions: dict[str, str], library: Path | None = None, http: bool = False) -> Iterator[Offline]:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lambdastack.events.http.payload_v2 import BadResponse, body_of
-from lambdastack.events.http.request import HttpRequest, HttpResponse
+from lambdastack.events.http.request import CONNECTION_HEADERS, HttpRequest, HttpResponse
 
 
 def event(request: HttpRequest, *, api_id: str, domain: str, account_id: str, request_id: str,
@@ -110,6 +110,7 @@ def response(payload: bytes) -> HttpResponse:
             raise BadResponse("isBase64Encoded, but the body is not base64")
     else:
         raise BadResponse("the body of a 1.0 answer must be a string")
+    headers = [(name, value) for name, value in headers if name not in CONNECTION_HEADERS]
     if not any(name == "content-type" for name, _ in headers):
         headers.append(("content-type", "application/json"))
     return HttpResponse(status, headers, raw)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lambdastack.events.http.request import HttpRequest, HttpResponse, is_text
+from lambdastack.events.http.request import CONNECTION_HEADERS, HttpRequest, HttpResponse, is_text
 
 
 class BadResponse(Exception):
@@ -115,6 +115,7 @@ def response(payload: bytes) -> HttpResponse:
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     else:
         raw = orjson.dumps(body)
+    headers = [(name, value) for name, value in headers if name not in CONNECTION_HEADERS]
     if not any(name == "content-type" for name, _ in headers):
         headers.append(("content-type", "application/json"))
     return HttpResponse(status, headers, raw)

@@ -7,6 +7,8 @@ from typing import Any
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 TEXT_SUFFIXES = ("+json", "+xml")
+# Headers of the connection, not of the answer: the server writes its own, a function's are dropped.
+CONNECTION_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
 @dataclass
