@@ -110,8 +110,9 @@ def _wrk(port: int, host: str, clients: int, seconds: float, path: str = "/web")
 
 
 def _measured(port: int, host: str, requests: int, clients: int, seconds: float) -> dict[str, Any]:
-    return {"round_trip_ms": _stats(_round_trips(port, host, requests)),
-            "throughput": _wrk(port, host, clients, seconds)}
+    round_trips = _stats(_round_trips(port, host, requests))
+    _wrk(port, host, clients, 2)  # warm-up: as many warm instances as connections, for both sides
+    return {"round_trip_ms": round_trips, "throughput": _wrk(port, host, clients, seconds)}
 
 
 def _serverless_offline(app: str, requests: int, clients: int, seconds: float) -> dict[str, Any]:

@@ -111,6 +111,17 @@ def test_api_gateway_needs_a_resource_policy_statement(gw: Any, lam: Any, echo: 
     assert call(server, quick, "/x").status_code == 200
 
 
+def test_a_recreated_function_starts_without_the_old_policy(gw: Any, lam: Any, server: Server) -> None:
+    name = create_function(lam, ECHO)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    api_id = make_api(gw, lam, (name, arn), ["$default"])
+    assert call(server, api_id, "/").status_code == 200
+    lam.delete_function(FunctionName=name)
+    assert call(server, api_id, "/").status_code == 500  # the function is gone
+    create_function(lam, ECHO, name=name)
+    assert call(server, api_id, "/").status_code == 500  # and so is its policy
+
+
 def test_route_selection_most_specific_first(gw: Any, lam: Any, echo: tuple[str, str], server: Server) -> None:
     routes = ["GET /items/{id}", "GET /items/special", "ANY /items/{id}", "GET /files/{path+}",
               "GET /{first}/{second}/detail", "ANY /{proxy+}", "$default"]

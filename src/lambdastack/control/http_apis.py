@@ -13,6 +13,7 @@ API with all its parts, cached until the API changes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 import string
@@ -51,6 +52,7 @@ class ApiSnapshot:
     stages: dict[str, Document] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4096)
 def lambda_target(uri: str, account: str, region: str) -> FunctionRef:
     """The function (and qualifier) an integration URI names; raises BadRequestException."""
     match = _INVOCATIONS_URI.fullmatch(uri)

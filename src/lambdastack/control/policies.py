@@ -7,7 +7,9 @@ they are enforced (Function URLs).
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from typing import Any
 
 import orjson
@@ -96,14 +98,25 @@ def allows_service(statements: list[dict[str, Any]], action: str, *, service: st
 
 def arn_like(pattern: str, arn: str) -> bool:
     """IAM's ArnLike: `*` any run of characters, `?` any one."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, arn) is not None
+    return _arn_pattern(pattern).fullmatch(arn) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _arn_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))
 
 
 class PolicyService:
     def __init__(self, deps: Deps, policies: PolicyStore) -> None:
         self.deps = deps
         self.policies = policies
+        # What `statements` read, by function, until the function, its aliases or its policy change:
+        # it is read on every request to a URL or an HTTP API.
+        self._cache: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        deps.events.on_function_changed(self._forget)
+        deps.events.on_function_deleted(self._forget)
 
     def add_permission(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
         qualifier, alias = self._target(ref)
@@ -142,8 +155,23 @@ class PolicyService:
 
     def statements(self, account: str, region: str, name: str, qualifier: str) -> list[dict[str, Any]]:
         """The statements of a function's (qualifier "") or a qualifier's policy."""
+        key = (account, region, name)
+        cached = self._cache.get(key)
+        if cached is not None and qualifier in cached:
+            return cached[qualifier]
+        with self._lock:
+            generation = self._generation
         record = self.policies.get(account, region, name, qualifier)
-        return record.statements if record is not None else []
+        statements = record.statements if record is not None else []
+        with self._lock:
+            if generation == self._generation:  # nothing changed while it was read
+                self._cache.setdefault(key, {})[qualifier] = statements
+        return statements
+
+    def _forget(self, account: str, region: str, name: str) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache.pop((account, region, name), None)
 
     # ------------------------------------------------------------------ helpers
 
@@ -168,3 +196,5 @@ class PolicyService:
             self.policies.put(record, alias)
         except TargetGone:
             raise function_not_found(ref, ref.qualifier)
+        finally:
+            self._forget(ref.account, ref.region, ref.name)

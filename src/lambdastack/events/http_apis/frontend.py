@@ -152,11 +152,12 @@ class HttpApiFrontend:
         params = {"FunctionName": target.name, "Qualifier": target.qualifier, "Payload": payload}
         caller = _Caller(request_id, target.account, target.region)
         invocation = asyncio.ensure_future(self.invoker.invoke(caller, params))
-        try:
-            result = await asyncio.wait_for(asyncio.shield(invocation), integration["TimeoutInMillis"] / 1000)
-        except TimeoutError:
+        done, _ = await asyncio.wait((invocation,), timeout=integration["TimeoutInMillis"] / 1000)
+        if not done:
             invocation.add_done_callback(_drop_result)
             return UNAVAILABLE
+        try:
+            result = invocation.result()
         except errors.LambdaError as e:
             return TOO_LARGE if isinstance(e, errors.RequestTooLarge) else INTERNAL_ERROR
         if result.get("FunctionError"):
