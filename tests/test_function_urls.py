@@ -5,13 +5,18 @@ Lambda's answers for errors. Clients: requests (with a Host header) and curl (by
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import subprocess
 import uuid
 from typing import Any
+from unittest import mock
 
 import requests
-from helpers import Server, create_function
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from helpers import Server, client_for, create_function
 
 ECHO = '''
 import base64, json
@@ -64,7 +69,7 @@ def test_a_url_answers_only_once_the_policy_allows_it(lam: Any, server: Server) 
     assert call(server, url).status_code == 201
     lam.remove_permission(FunctionName=name, StatementId="invoke")
     assert call(server, url).status_code == 403
-    # AWS_IAM URLs need a signature this server does not verify yet.
+    # An AWS_IAM URL needs a SigV4 signature, whatever the policy says.
     lam.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
     assert call(server, url).status_code == 403
 
@@ -281,3 +286,74 @@ def test_a_page_on_another_origin_calls_the_url_from_chromium(lam: Any, server: 
         assert title(f"{origin}/page.html").startswith("failed")
     finally:
         page_server.shutdown()
+
+
+CREDENTIALS = """
+import os
+
+def handler(event, context):
+    return {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+"""
+
+
+def signed(server: Server, url: str, path: str, method: str = "GET", body: bytes = b"", *, key: str, secret: str,
+           token: str | None = None, service: str = "lambda", when: dt.datetime | None = None,
+           tamper: bytes | None = None) -> requests.Response:
+    """A request signed as botocore signs (SigV4, the URL's host), sent to the server by Host."""
+    host = url.split("//", 1)[1].rstrip("/")
+    request = AWSRequest(method=method, url=f"http://{host}{path}", data=body,
+                         headers={"Content-Type": "application/json"} if body else {})
+    signer = SigV4Auth(Credentials(key, secret, token), service, "us-east-1")
+    if when is None:
+        signer.add_auth(request)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):  # signed at another time
+            signer.add_auth(request)
+    headers = {"Host": host, **request.headers}  # the host it was signed for, as a client by name sends it
+    return requests.request(method, server.url + path, headers=headers, data=tamper if tamper is not None else body,
+                            timeout=30)
+
+
+def test_aws_iam_urls_need_a_valid_signature(lam: Any, private_server: Any) -> None:
+    server = private_server("--access-key", "AKIDLAMBDASTACK01:s3cr3t/key")
+    lam = client_for(server.url)
+    name = create_function(lam, ECHO)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    assert call(server, url, "/x").status_code == 403  # not signed at all
+
+    ok = signed(server, url, "/items?b=2&a=1", "POST", b'{"k": 1}', key="AKIDLAMBDASTACK01", secret="s3cr3t/key")
+    assert ok.status_code == 201, ok.text
+    event = ok.json()["event"]
+    assert (event["rawQueryString"], event["body"]) == ("b=2&a=1", '{"k": 1}')
+    context = event["requestContext"]
+    assert context["accountId"] == "000000000000"
+    assert context["authorizer"]["iam"] == {
+        "accessKey": "AKIDLAMBDASTACK01", "accountId": "000000000000", "callerId": "AKIDLAMBDASTACK01",
+        "cognitoIdentity": None, "principalOrgId": None, "userArn": "arn:aws:iam::000000000000:user/AKIDLAMBDASTACK01",
+        "userId": "AKIDLAMBDASTACK01"}
+
+    refused = {
+        "wrong secret": signed(server, url, "/", key="AKIDLAMBDASTACK01", secret="guess"),
+        "unknown key": signed(server, url, "/", key="AKIDSOMEONEELSE", secret="s3cr3t/key"),
+        "another service": signed(server, url, "/", key="AKIDLAMBDASTACK01", secret="s3cr3t/key",
+                                  service="execute-api"),
+        "body changed": signed(server, url, "/", "POST", b'{"k": 1}', key="AKIDLAMBDASTACK01",
+                               secret="s3cr3t/key", tamper=b'{"k": 2}'),
+        "signed 20 minutes ago": signed(server, url, "/", key="AKIDLAMBDASTACK01", secret="s3cr3t/key",
+                                        when=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)),
+    }
+    for case, response in refused.items():
+        assert (response.status_code, response.json()) == (403, {"Message": "Forbidden"}), case
+
+    # A function's own execution-role credentials are accepted too, as its principal.
+    helper = create_function(lam, CREDENTIALS)
+    creds = json.loads(lam.invoke(FunctionName=helper)["Payload"].read())
+    by_role = signed(server, url, "/", key=creds["AWS_ACCESS_KEY_ID"], secret=creds["AWS_SECRET_ACCESS_KEY"],
+                     token=creds["AWS_SESSION_TOKEN"])
+    assert by_role.status_code == 201, by_role.text
+    iam = by_role.json()["event"]["requestContext"]["authorizer"]["iam"]
+    assert iam["accessKey"] == creds["AWS_ACCESS_KEY_ID"]
+    assert iam["userArn"] == f"arn:aws:sts::000000000000:assumed-role/lambda-role/{helper}"
+    forged = signed(server, url, "/", key=creds["AWS_ACCESS_KEY_ID"], secret=creds["AWS_SECRET_ACCESS_KEY"],
+                    token=creds["AWS_SESSION_TOKEN"][:-2] + "xx")
+    assert forged.status_code == 403

@@ -40,6 +40,7 @@ from lambdastack.engine import Engine
 from lambdastack.events.function_urls.frontend import FunctionUrlFrontend
 from lambdastack.events.http_apis.frontend import HttpApiFrontend
 from lambdastack.frontdoor import FrontDoor, HostFront
+from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
@@ -148,6 +149,7 @@ def build_app(settings: Settings) -> FrontDoor:
         model=apigatewayv2_model(),
         validation_error=errors.BadRequest,
     )
-    fronts: list[HostFront] = [FunctionUrlFrontend(function_urls, policies, engine.service),
+    signatures = SignatureVerifier(settings.account_id, engine.credentials, dict(settings.access_keys))
+    fronts: list[HostFront] = [FunctionUrlFrontend(function_urls, policies, engine.service, signatures),
               HttpApiFrontend(http_apis, policies, engine.service)]
     return FrontDoor(api, apigateway_api, fronts)

@@ -49,6 +49,8 @@ class Settings:
     resolv_conf: Path = Path("/etc/resolv.conf")
     # The host name Function URLs are written with (http://<id>.lambda-url.<region>.<url_host>:<port>/).
     url_host: str = "localhost"
+    # Access keys (id -> secret) whose SigV4 signatures AWS_IAM Function URLs accept.
+    access_keys: tuple[tuple[str, str], ...] = ()
 
     @property
     def base_url(self) -> str:

@@ -35,8 +35,16 @@ def _serve(args: argparse.Namespace) -> int:
         allow_host_ports=tuple(args.allow_host_port),
         resolv_conf=Path(args.resolv_conf),
         url_host=args.url_host,
+        access_keys=tuple(args.access_key),
     )
     return serve(settings)
+
+
+def _access_key(text: str) -> tuple[str, str]:
+    key, colon, secret = text.partition(":")
+    if not colon or not key or not secret:
+        raise argparse.ArgumentTypeError("expected ID:SECRET")
+    return key, secret
 
 
 def _latency(text: str) -> int | None:
@@ -138,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--url-host", default="localhost", metavar="NAME",
                        help="the name Function URLs are written with: http://<id>.lambda-url.<region>.NAME:<port>/ "
                        "(for a server reached by another name than localhost)")
+    serve.add_argument("--access-key", type=_access_key, action="append", default=[], metavar="ID:SECRET",
+                       help="an access key whose SigV4 signatures AWS_IAM Function URLs accept (repeatable)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -4,8 +4,9 @@ What Lambda answers, and so what this answers:
 - an unknown URL: 403 `{"Message":null}` (AccessDeniedException);
 - a URL whose resource-based policy does not let anyone invoke it (AuthType NONE: both
   lambda:InvokeFunctionUrl and lambda:InvokeFunction for Principal "*"): 403
-  `{"Message":"Forbidden"}`; AWS_IAM URLs need a SigV4 signature that this server cannot
-  verify yet, and answer the same;
+  `{"Message":"Forbidden"}`; an AWS_IAM URL answers the same to a request without a valid
+  SigV4 signature (service `lambda`) by credentials the server accepts (identity.signatures);
+  a signed request's principal is the event's `requestContext.authorizer.iam`;
 - a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) on a URL with a
   CORS configuration: answered here, without invoking;
 - a function error, a timeout, or a result that is no HTTP response: 502 `Internal Server
@@ -35,6 +36,7 @@ from lambdastack.control.policies import PolicyService, allows
 from lambdastack.events.http import cors as cors_rules
 from lambdastack.events.http import payload_v2 as payload
 from lambdastack.events.http.request import HttpResponse, header, request_of
+from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
 from lambdastack.store.function_urls import FunctionUrlRecord
 
@@ -76,10 +78,12 @@ def url_id_of(scope: Scope) -> str | None:
 
 
 class FunctionUrlFrontend:
-    def __init__(self, urls: FunctionUrlService, policies: PolicyService, invoker: InvokeService) -> None:
+    def __init__(self, urls: FunctionUrlService, policies: PolicyService, invoker: InvokeService,
+                 signatures: SignatureVerifier) -> None:
         self.urls = urls
         self.policies = policies
         self.invoker = invoker
+        self.signatures = signatures
 
     def serves(self, scope: Scope) -> bool:
         return url_id_of(scope) is not None
@@ -119,15 +123,23 @@ class FunctionUrlFrontend:
         if cors is not None and cors_rules.is_preflight(request.method, origin,
                                                         header(request, "access-control-request-method")):
             return HttpResponse(200, cors_rules.preflight_headers(cors, origin))
-        if not self._allowed(record):
+        if record.auth_type == "NONE" and not self._allowed(record):
             return FORBIDDEN
         try:
             request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke")
         except errors.LambdaError as e:
             return _lambda_error(e)
+        account_id, authorizer = "anonymous", None
+        if record.auth_type == "AWS_IAM":
+            principal = self.signatures.verify(method=request.method, raw_path=request.raw_path,
+                                               raw_query=request.raw_query, headers=request.headers,
+                                               body=request.body, service="lambda")
+            if principal is None:
+                return FORBIDDEN
+            account_id, authorizer = principal.account_id, {"iam": principal.as_event()}
         host = header(request, "host").split(":", 1)[0]
-        event = payload.event(request, api_id=url_id, domain=host, account_id="anonymous", request_id=request_id,
-                              now=dt.datetime.now(dt.UTC))
+        event = payload.event(request, api_id=url_id, domain=host, account_id=account_id, request_id=request_id,
+                              now=dt.datetime.now(dt.UTC), authorizer=authorizer)
         caller = _Caller(request_id, record.account, record.region)
         params = {"FunctionName": record.function_name, "Qualifier": record.qualifier or None,
                   "Payload": orjson.dumps(event)}
@@ -187,8 +199,7 @@ class FunctionUrlFrontend:
         return _Streamed(answer.status, headers, body, chunks)
 
     def _allowed(self, record: FunctionUrlRecord) -> bool:
-        if record.auth_type != "NONE":
-            return False  # AWS_IAM: SigV4 signatures are not verified yet
+        """An AuthType NONE URL: whether its resource policy lets anyone invoke it."""
         statements = self.policies.statements(record.account, record.region, record.function_name, record.qualifier)
         conditions = {"lambda:FunctionUrlAuthType": "NONE", "lambda:InvokedViaFunctionUrl": "true"}
         return (allows(statements, "lambda:InvokeFunctionUrl", public=True, conditions=conditions)

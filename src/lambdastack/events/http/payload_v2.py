@@ -24,7 +24,8 @@ class BadResponse(Exception):
 def event(request: HttpRequest, *, api_id: str, domain: str, account_id: str, request_id: str,
           now: dt.datetime, route_key: str = "$default", stage: str = "$default",
           path_parameters: dict[str, str] | None = None,
-          stage_variables: dict[str, str] | None = None) -> dict[str, Any]:
+          stage_variables: dict[str, str] | None = None,
+          authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -50,6 +51,7 @@ def event(request: HttpRequest, *, api_id: str, domain: str, account_id: str, re
     out["requestContext"] = {
         "accountId": account_id,
         "apiId": api_id,
+        **({"authorizer": authorizer} if authorizer is not None else {}),
         "domainName": domain,
         "domainPrefix": domain.split(".", 1)[0],
         "http": {
