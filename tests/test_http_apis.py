@@ -33,6 +33,8 @@ def handler(event, context):
     if path.endswith("/binary"):
         return {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "isBase64Encoded": True,
                 "body": base64.b64encode(bytes(range(256))).decode()}
+    if path.endswith("/bad-base64"):
+        return {"statusCode": 200, "isBase64Encoded": True, "body": "abc"}
     if path.endswith("/lengthy"):
         return {"statusCode": 200, "headers": {"Content-Length": "2", "Connection": "close"}, "body": "hello"}
     if path.endswith("/cookies"):
@@ -224,7 +226,7 @@ def test_payload_1_0(gw: Any, lam: Any, echo: tuple[str, str], server: Server) -
 
 def test_errors_get_api_gateways_answers(gw: Any, lam: Any, echo: tuple[str, str], server: Server) -> None:
     api_id = make_api(gw, lam, echo, ["ANY /{proxy+}"])
-    for path in ("/boom", "/garbage"):
+    for path in ("/boom", "/garbage", "/bad-base64"):
         failed = call(server, api_id, path)
         assert (failed.status_code, failed.json()) == (500, {"message": "Internal Server Error"}), path
     # 2.0 reads a plain object as a 200 JSON body.

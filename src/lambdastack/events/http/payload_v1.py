@@ -11,15 +11,14 @@ is a malformed answer (BadResponse), which API Gateway turns into a 500.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-from lambdastack.events.http.payload_v2 import BadResponse, body_of
-from lambdastack.events.http.request import CONNECTION_HEADERS, HttpRequest, HttpResponse
+from lambdastack.events.http.payload_v2 import BadResponse, answer, body_of, decoded, status_of, text_of
+from lambdastack.events.http.request import HttpRequest, HttpResponse
 
 
 def event(request: HttpRequest, *, api_id: str, domain: str, account_id: str, request_id: str,
@@ -84,11 +83,7 @@ def response(payload: bytes) -> HttpResponse:
         raise BadResponse("the result is not JSON")
     if not isinstance(result, dict) or "statusCode" not in result:
         raise BadResponse("a 1.0 answer must be an object with statusCode")
-    status = result["statusCode"]
-    if isinstance(status, str) and status.isdigit():
-        status = int(status)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise BadResponse("statusCode is not an HTTP status")
+    status = status_of(result)
     headers: list[tuple[str, str]] = []
     multi = result.get("multiValueHeaders") or {}
     single = result.get("headers") or {}
@@ -96,27 +91,11 @@ def response(payload: bytes) -> HttpResponse:
         raise BadResponse("headers must be objects")
     for name, values in multi.items():
         for value in values if isinstance(values, list) else [values]:
-            headers.append((str(name).lower(), _text(value)))
+            headers.append((str(name).lower(), text_of(value)))
     for name, value in single.items():
         if name not in multi:
-            headers.append((str(name).lower(), _text(value)))
+            headers.append((str(name).lower(), text_of(value)))
     body = result.get("body")
-    if body is None:
-        raw = b""
-    elif isinstance(body, str):
-        try:
-            raw = base64.b64decode(body, validate=True) if result.get("isBase64Encoded") else body.encode()
-        except ValueError:
-            raise BadResponse("isBase64Encoded, but the body is not base64")
-    else:
+    if body is not None and not isinstance(body, str):
         raise BadResponse("the body of a 1.0 answer must be a string")
-    headers = [(name, value) for name, value in headers if name not in CONNECTION_HEADERS]
-    if not any(name == "content-type" for name, _ in headers):
-        headers.append(("content-type", "application/json"))
-    return HttpResponse(status, headers, raw)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return answer(status, headers, decoded(body, result))

@@ -97,33 +97,52 @@ def response(payload: bytes) -> HttpResponse:
         raise BadResponse("the result is not JSON")
     if not isinstance(result, dict) or "statusCode" not in result:
         return HttpResponse(200, [("content-type", "application/json")], payload)
+    status = status_of(result)
+    headers: list[tuple[str, str]] = []
+    for name, value in (result.get("headers") or {}).items():
+        headers.append((str(name).lower(), text_of(value)))
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values if isinstance(values, list) else [values]:
+            headers.append((str(name).lower(), text_of(value)))
+    for cookie in result.get("cookies") or ():
+        headers.append(("set-cookie", text_of(cookie)))
+    body = result.get("body")
+    raw = orjson.dumps(body) if body is not None and not isinstance(body, str) else decoded(body, result)
+    return answer(status, headers, raw)
+
+
+def status_of(result: dict[str, Any]) -> int:
+    """An answer's `statusCode` (a number, or digits); raises BadResponse."""
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():
         status = int(status)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise BadResponse("statusCode is not an HTTP status")
-    headers: list[tuple[str, str]] = []
-    for name, value in (result.get("headers") or {}).items():
-        headers.append((str(name).lower(), _text(value)))
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        for value in values if isinstance(values, list) else [values]:
-            headers.append((str(name).lower(), _text(value)))
-    for cookie in result.get("cookies") or ():
-        headers.append(("set-cookie", _text(cookie)))
-    body = result.get("body")
+    return status
+
+
+def decoded(body: str | None, result: dict[str, Any]) -> bytes:
+    """A string body's bytes, from base64 if `isBase64Encoded`; raises BadResponse."""
     if body is None:
-        raw = b""
-    elif isinstance(body, str):
-        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    else:
-        raw = orjson.dumps(body)
-    headers = [(name, value) for name, value in headers if name not in CONNECTION_HEADERS]
-    if not any(name == "content-type" for name, _ in headers):
-        headers.append(("content-type", "application/json"))
-    return HttpResponse(status, headers, raw)
+        return b""
+    if not result.get("isBase64Encoded"):
+        return body.encode()
+    try:
+        return base64.b64decode(body)  # lenient, as API Gateway: line breaks in it are fine
+    except ValueError:
+        raise BadResponse("isBase64Encoded, but the body is not base64")
 
 
-def _text(value: Any) -> str:
+def answer(status: int, headers: list[tuple[str, str]], body: bytes) -> HttpResponse:
+    """The response: the function's headers but the connection's own, JSON unless it says otherwise."""
+    kept = [(name, value) for name, value in headers if name not in CONNECTION_HEADERS]
+    if not any(name == "content-type" for name, _ in kept):
+        kept.append(("content-type", "application/json"))
+    return HttpResponse(status, kept, body)
+
+
+def text_of(value: Any) -> str:
+    """A header value as JSON gave it, as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
