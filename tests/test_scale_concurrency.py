@@ -108,6 +108,21 @@ def test_memory_budget_throttles_beyond_capacity(private_server: Any) -> None:
     assert_throttled(throttle, "ConcurrentInvocationLimitExceeded")
 
 
+def test_with_the_memory_budget_full_a_waiting_invocation_takes_an_environment_that_comes_free(
+        private_server: Any) -> None:
+    """Two environments fill the budget; the third and fourth invocations wait for one of them
+    to finish (well within the 2 s an invocation waits for room) instead of being throttled
+    for want of room for a new one."""
+    server: Server = private_server("--memory-budget", "256")
+    lam = server.client()
+    counting = ("import time\nserved = 0\ndef handler(event, context):\n    global served\n    served += 1\n"
+                "    time.sleep(event['sleep'])\n    return served\n")
+    name = create_function(lam, counting, Timeout=10, MemorySize=128)
+    results = invoke_concurrently(lam, name, 4, sleep=0.6, stagger=0.3)
+    # Two environments served all four: none was evicted to make room for a cold one.
+    assert results.count(1) == 2 and all(isinstance(r, int) for r in results), results
+
+
 def test_memory_pressure_evicts_idle_environments(private_server: Any) -> None:
     """Idle environments of one function make room for another's, least recently used first."""
     server: Server = private_server("--memory-budget", "256")

@@ -138,7 +138,9 @@ class Worker:
         self._stopping = False
         self.scaling = ScalingLimiter(config.scaling_per_10s)
         self.memory = MemoryBudget(config.memory_budget_mb or default_memory_budget_mb())
-        self._room = asyncio.Event()  # set whenever an environment goes and frees memory
+        # Set whenever an environment goes and frees memory, or goes back to idle and can be evicted or
+        # taken: what an invocation waiting for room waits for.
+        self._room = asyncio.Event()
         self._provisioning: set[str] = set()  # pools whose provisioned environments are being made
         self._drop_to_function_user = self._function_user_applies()
         self.snapstart = SnapStart(self)
@@ -431,6 +433,27 @@ class Worker:
         if not self.scaling.take((spec.account, spec.region, spec.function_name)):
             raise errors.TooManyRequests("Rate Exceeded.", Reason="FunctionInvocationRateLimitExceeded")
 
+    async def _idle_while_full(self, pool: Pool, memory_mb: int) -> Environment | None:
+        """With the memory budget full and nothing idle to evict, the function's own environment
+        that comes free first, rather than a cold start that must wait for room (for the time
+        `_make_room` would wait, then throttled as it would be); None once a cold start can go ahead."""
+        deadline = time.monotonic() + self.config.capacity_wait_s
+        while not self.memory.fits(memory_mb) and not any(
+                p.idle(evictable_only=True) for p in self.pools.values()):
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                self._room.clear()
+                try:
+                    await asyncio.wait_for(self._room.wait(), remaining)
+                except TimeoutError:
+                    pass
+            if time.monotonic() >= deadline:
+                raise errors.TooManyRequests("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
+            env = pool.take_idle()
+            if env is not None:
+                return env
+        return None
+
     async def _make_room(self, memory_mb: int) -> None:
         """Commit `memory_mb` of the budget: evict idle environments (least recently used
         first) if needed, wait a little for busy ones to finish, else throttle."""
@@ -690,7 +713,7 @@ class Worker:
 
     async def _invoke_once(self, spec: EnvironmentSpec, inv: Invocation, retry_undelivered: bool) -> InvokeOutcome:
         pool = self._pool(spec)
-        env = pool.take_idle()
+        env = pool.take_idle() or await self._idle_while_full(pool, spec.memory_mb)
         init_ms: float | None = None
         restore_ms: float | None = None
         preamble = b""
@@ -711,6 +734,7 @@ class Worker:
                     self._spawn_task(self._fill_provisioned(pool, spec))
             else:
                 pool.release(env)
+                self._room.set()
                 if self.config.freeze_idle and pool.is_idle(env):
                     self._thawed[env] = None  # frozen once idle for freeze_delay_s: see _freeze_idle
 
