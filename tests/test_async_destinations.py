@@ -7,48 +7,21 @@ moto runs in server mode on a free loopback port; lambdastack reaches it through
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from async_helpers import ATTEMPTS, COLLECTOR, attempts, check_record, send, settled, wait_records
-from helpers import REGION, Server, create_function, free_port, wait_for
+from helpers import REGION, Server, create_function, wait_for
+from moto_helpers import Aws
 
 SCALE = 0.01
 DETAIL_TYPES = {
     True: "Lambda Function Invocation Result - Success",
     False: "Lambda Function Invocation Result - Failure",
 }
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            try:
-                return requests.get(url + "/moto-api/", timeout=1).status_code < 500
-            except requests.RequestException:
-                return False
-        assert wait_for(up, timeout=30), "moto did not start"
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -62,36 +35,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[Ser
 @pytest.fixture(scope="module")
 def lam(srv: Server) -> Any:
     return srv.client()
-
-
-class Aws:
-    """boto3 clients of the moto server, and the resources a test makes there."""
-
-    def __init__(self, url: str) -> None:
-        kwargs = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-        self.sqs = boto3.client("sqs", **kwargs)
-        self.sns = boto3.client("sns", **kwargs)
-        self.events = boto3.client("events", **kwargs)
-        self.s3 = boto3.client("s3", **kwargs)
-
-    def queue(self, name: str) -> tuple[str, str]:
-        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
-
-    def messages(self, url: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-        got: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while len(got) < count and time.monotonic() < deadline:
-            got += self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                            MessageAttributeNames=["All"]).get("Messages", [])
-        assert len(got) >= count, f"expected {count} messages, got {got}"
-        return got
-
-
-@pytest.fixture(scope="module")
-def aws(moto_url: str) -> Aws:
-    return Aws(moto_url)
 
 
 def failing(lam: Any, **config: Any) -> str:

@@ -17,6 +17,7 @@ from lambdastack.api.internal import code_download_route, health_route
 from lambdastack.api.model import apigatewayv2_model
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
+from lambdastack.api.operations import event_source_mappings as mapping_operations
 from lambdastack.api.operations import function_urls as function_url_operations
 from lambdastack.api.operations import http_apis as http_api_operations
 from lambdastack.api.operations import invoke as invoke_operations
@@ -27,6 +28,7 @@ from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
 from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.common import Deps
 from lambdastack.control.event_invoke_config import EventInvokeConfigService
+from lambdastack.control.event_source_mappings import EventSourceMappingService
 from lambdastack.control.events import Events
 from lambdastack.control.function_urls import FunctionUrlService
 from lambdastack.control.http_apis import HttpApiService
@@ -39,12 +41,14 @@ from lambdastack.deploy.service import DeploymentService
 from lambdastack.engine import Engine
 from lambdastack.events.function_urls.frontend import FunctionUrlFrontend
 from lambdastack.events.http_apis.frontend import HttpApiFrontend
+from lambdastack.events.mappings.runner import MappingRunner
 from lambdastack.frontdoor import FrontDoor, HostFront
 from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
+from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
 from lambdastack.store.http_apis import SqliteHttpApiStore
@@ -101,8 +105,10 @@ def build_app(settings: Settings) -> FrontDoor:
             endpoints.append(FunctionEndpoint(api, engine.network.endpoint))
             endpoints[0].start()
         await deployments.start()
+        await mapping_runner.start()
 
     async def on_shutdown() -> None:
+        await mapping_runner.stop()
         for endpoint in endpoints:
             await endpoint.stop()
         await deployments.stop()
@@ -112,6 +118,7 @@ def build_app(settings: Settings) -> FrontDoor:
         await asyncio.get_running_loop().run_in_executor(control_thread, function_urls.urls.close)
         await asyncio.get_running_loop().run_in_executor(control_thread, policies.policies.close)
         await asyncio.get_running_loop().run_in_executor(control_thread, http_apis.store.close)
+        await asyncio.get_running_loop().run_in_executor(control_thread, mappings.mappings.close)
         control_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
@@ -122,6 +129,9 @@ def build_app(settings: Settings) -> FrontDoor:
     naming = UrlNaming(settings.url_host, settings.port)
     function_urls = FunctionUrlService(deps, SqliteFunctionUrlStore(settings.data_dir / "lambdastack.db"), naming)
     operations.update(function_url_operations.handlers(function_urls, ControlRunner(control_thread)))
+    mappings = EventSourceMappingService(deps, SqliteMappingStore(settings.data_dir / "lambdastack.db"))
+    operations.update(mapping_operations.handlers(mappings, ControlRunner(control_thread)))
+    mapping_runner = MappingRunner(mappings, engine.service, settings.aws_endpoint_url, ControlRunner(control_thread))
     policies = PolicyService(deps, SqlitePolicyStore(settings.data_dir / "lambdastack.db"))
     operations.update(policy_operations.handlers(policies, ControlRunner(control_thread)))
     api = LambdaApi(

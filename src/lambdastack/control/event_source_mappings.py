@@ -1,0 +1,223 @@
+"""Event source mappings: Create/Get/Update/Delete/ListEventSourceMapping(s).
+
+Sources served: Amazon SQS queues (on the endpoint `serve --aws-endpoint-url` names). Other
+sources (Kinesis, DynamoDB Streams, Amazon MQ, Kafka, DocumentDB) and the settings that
+only they take are refused with InvalidParameterValueException, as are FilterCriteria (not
+applied yet: accepting them would deliver what a user filtered out).
+
+States follow Lambda's: a new mapping is `Creating`, an updated one `Updating`, a deleted one
+`Deleting` in the answer; the runner that polls (events/mappings) settles each to `Enabled`
+or `Disabled` once its pollers started or stopped (`settle`). Listeners hear every change.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuids
+from collections.abc import Callable
+from typing import Any
+
+from lambdastack import errors
+from lambdastack.control import pagination
+from lambdastack.control.common import Deps, function_not_found, require_function, resolve
+from lambdastack.control.names import FunctionRef, function_arn, parse_function_name
+from lambdastack.store.event_source_mappings import FunctionGone, MappingRecord, MappingStore
+
+Listener = Callable[[str], None]
+SQS_DEFAULT_BATCH = 10
+SQS_MAX_BATCH_WITHOUT_WINDOW = 10
+_SQS_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
+                 "ScalingConfig", "FunctionResponseTypes", "Tags", "UUID", "MetricsConfig", "LoggingConfig"}
+_LIVE = ("LastProcessingResult",)
+
+
+def mapping_arn(account: str, region: str, uuid: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"
+
+
+def render(record: MappingRecord, live: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {k: v for k, v in record.document.items() if k != "Qualifier"}
+    out.update(live or {})
+    return out
+
+
+class EventSourceMappingService:
+    def __init__(self, deps: Deps, mappings: MappingStore) -> None:
+        self.deps = deps
+        self.mappings = mappings
+        self._listeners: list[Listener] = []
+        self.live: Callable[[str], dict[str, Any]] = lambda uuid: {}  # the runner's figures (LastProcessingResult)
+
+    def on_change(self, listener: Listener) -> None:
+        """Call `listener(uuid)` after a mapping was created, changed or deleted (on this thread)."""
+        self._listeners.append(listener)
+
+    def on_function_deleted(self, listener: Callable[[str, str, str], None]) -> None:
+        """Call `listener(account, region, name)` after a function, and with it its mappings, went."""
+        self.deps.events.on_function_deleted(listener)
+
+    # ------------------------------------------------------------------ operations
+
+    def create(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
+        source = params.get("EventSourceArn")
+        if not source:
+            raise errors.InvalidParameterValue("Unrecognized event source, must be kinesis, dynamodb stream or sqs.")
+        self._check_source(source, params)
+        qualified = self._target(ref)
+        for other in self.mappings.all(ref.account, ref.region):
+            if other.document["EventSourceArn"] == source and other.document["FunctionArn"] == qualified:
+                raise errors.ResourceConflict(
+                    f"An event source mapping with SQS arn (\" {source} \") and function (\" {ref.name} \") already "
+                    f"exists. Please update or delete the existing mapping with UUID {other.uuid}",
+                )
+        uuid = str(uuids.uuid4())
+        document: dict[str, Any] = {
+            "UUID": uuid,
+            "BatchSize": params.get("BatchSize", SQS_DEFAULT_BATCH),
+            "MaximumBatchingWindowInSeconds": params.get("MaximumBatchingWindowInSeconds", 0),
+            "EventSourceArn": source,
+            "FunctionArn": qualified,
+            "LastModified": time.time(),
+            "State": "Creating",
+            "StateTransitionReason": "USER_INITIATED",
+            "FunctionResponseTypes": list(params.get("FunctionResponseTypes") or []),
+            "EventSourceMappingArn": mapping_arn(ref.account, ref.region, uuid),
+            "Qualifier": ref.qualifier or "",
+            "Enabled": params.get("Enabled", True),
+        }
+        if params.get("ScalingConfig"):
+            document["ScalingConfig"] = params["ScalingConfig"]
+        self._check_batching(document)
+        self._save(MappingRecord(uuid, ref.account, ref.region, ref.name, document))
+        return render(MappingRecord(uuid, ref.account, ref.region, ref.name, document))
+
+    def get(self, uuid: str) -> dict[str, Any]:
+        record = self._record(uuid)
+        return render(record, self._live(record))
+
+    def update(self, uuid: str, params: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+        record = self._record(uuid)
+        unsupported = sorted(set(params) - _SQS_SETTINGS)
+        if unsupported:
+            raise errors.InvalidParameterValue(f"Unsupported parameter for SQS event sources: {unsupported[0]}")
+        document = dict(record.document)
+        if params.get("FunctionName"):
+            ref = parse_function_name(params["FunctionName"], account, region)
+            document["FunctionArn"] = self._target(ref)
+            document["Qualifier"] = ref.qualifier or ""
+            record.function_name = ref.name
+        for member in ("BatchSize", "MaximumBatchingWindowInSeconds", "Enabled"):
+            if member in params:
+                document[member] = params[member]
+        if "FunctionResponseTypes" in params:
+            document["FunctionResponseTypes"] = list(params["FunctionResponseTypes"] or [])
+        if "ScalingConfig" in params:
+            if params["ScalingConfig"]:
+                document["ScalingConfig"] = params["ScalingConfig"]
+            else:
+                document.pop("ScalingConfig", None)
+        self._check_batching(document)
+        document.update(State="Updating", StateTransitionReason="USER_INITIATED", LastModified=time.time())
+        record.document = document
+        self._save(record)
+        return render(record, self._live(record))
+
+    def delete(self, uuid: str) -> dict[str, Any]:
+        record = self._record(uuid)
+        self.mappings.delete(uuid)
+        self._changed(uuid)
+        record.document.update(State="Deleting", StateTransitionReason="USER_INITIATED")
+        return render(record, self._live(record))
+
+    def list_mappings(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        records = self.mappings.all(account, region)
+        if params.get("FunctionName"):
+            ref = parse_function_name(params["FunctionName"], account, region)
+            wanted = function_arn(ref.account, ref.region, ref.name, ref.qualifier)
+            records = [r for r in records if r.document["FunctionArn"] == wanted
+                       or (ref.qualifier is None and r.function_name == ref.name)]
+        if params.get("EventSourceArn"):
+            records = [r for r in records if r.document["EventSourceArn"] == params["EventSourceArn"]]
+        after = pagination.decode(params.get("Marker"), pagination.is_str)
+        order = [r.uuid for r in records]
+        start = 0 if after is None else order.index(after) + 1 if after in order else len(order)
+        rest = records[start:]
+        size = pagination.page_size(params.get("MaxItems"))
+        page = rest[:size]
+        out: dict[str, Any] = {"EventSourceMappings": [render(r, self._live(r)) for r in page]}
+        if len(rest) > size:
+            out["NextMarker"] = pagination.encode(page[-1].uuid)
+        return out
+
+    # ------------------------------------------------------------------ the runner's side
+
+    def all(self) -> list[MappingRecord]:
+        return self.mappings.all()
+
+    def settle(self, uuid: str, enabled: bool) -> None:
+        """The runner started (or stopped) the mapping's pollers: `Enabled` (or `Disabled`)."""
+        record = self.mappings.get(uuid)
+        if record is None:
+            return
+        state = "Enabled" if enabled else "Disabled"
+        if record.document.get("State") != state:
+            record.document["State"] = state
+            try:
+                self.mappings.put(record)
+            except FunctionGone:
+                pass
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_source(self, source: str, params: dict[str, Any]) -> None:
+        parts = source.split(":")
+        service = parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+        if service != "sqs":
+            raise errors.InvalidParameterValue(
+                f"lambdastack does not support event source mappings for {service or source} yet: "
+                "it polls Amazon SQS queues"
+            )
+        if params.get("StartingPosition") or params.get("StartingPositionTimestamp"):
+            raise errors.InvalidParameterValue("StartingPosition is not valid for SQS event sources.")
+        if params.get("FilterCriteria"):
+            raise errors.InvalidParameterValue("lambdastack does not apply FilterCriteria yet")
+        unsupported = sorted(set(params) - _SQS_SETTINGS - {"StartingPosition", "StartingPositionTimestamp"})
+        if unsupported:
+            raise errors.InvalidParameterValue(f"Unsupported parameter for SQS event sources: {unsupported[0]}")
+
+    @staticmethod
+    def _check_batching(document: dict[str, Any]) -> None:
+        if document["BatchSize"] > SQS_MAX_BATCH_WITHOUT_WINDOW and not document["MaximumBatchingWindowInSeconds"]:
+            raise errors.InvalidParameterValue(
+                "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"
+            )
+        for kind in document["FunctionResponseTypes"]:
+            if kind != "ReportBatchItemFailures":
+                raise errors.InvalidParameterValue(f"Unsupported FunctionResponseType: {kind}")
+
+    def _target(self, ref: FunctionRef) -> str:
+        with self.deps.store.read() as tx:
+            require_function(tx, ref)
+            if ref.qualifier:
+                resolve(tx, ref)
+        return function_arn(ref.account, ref.region, ref.name, ref.qualifier)
+
+    def _record(self, uuid: str) -> MappingRecord:
+        record = self.mappings.get(uuid)
+        if record is None:
+            raise errors.ResourceNotFound("The resource you requested does not exist.")
+        return record
+
+    def _save(self, record: MappingRecord) -> None:
+        try:
+            self.mappings.put(record)
+        except FunctionGone:
+            raise function_not_found(FunctionRef(record.account, record.region, record.function_name))
+        self._changed(record.uuid)
+
+    def _live(self, record: MappingRecord) -> dict[str, Any]:
+        return {k: v for k, v in self.live(record.uuid).items() if k in _LIVE}
+
+    def _changed(self, uuid: str) -> None:
+        for listener in self._listeners:
+            listener(uuid)

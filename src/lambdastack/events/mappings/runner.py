@@ -1,0 +1,136 @@
+"""Run each enabled event source mapping's pollers; follow the mappings as they change.
+
+A change (create, update, delete; and at start-up, every mapping) is reconciled in order per
+mapping: the pollers that run stop (each finishes the batch it holds), pollers for the new
+settings start if the mapping is enabled, and the control plane records the settled state
+(`Enabled` or `Disabled`). A mapping polls with `ScalingConfig.MaximumConcurrency` loops, five
+by default, at most MAX_POLLERS here; each loop has one batch in flight at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuids
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdastack.control.event_source_mappings import EventSourceMappingService
+from lambdastack.events.mappings.sqs import SqsMapping, SqsPoller
+from lambdastack.invoke.destination_arn import parse_destination
+from lambdastack.invoke.destinations import AwsClients
+from lambdastack.invoke.service import InvokeService
+from lambdastack.store.event_source_mappings import MappingRecord
+
+log = logging.getLogger("lambdastack.events.mappings")
+
+DEFAULT_POLLERS = 5
+MAX_POLLERS = 16
+ControlCall = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class _Caller:
+    request_id: str
+    account: str
+    region: str
+
+
+@dataclass
+class _Running:
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class MappingRunner:
+    def __init__(self, mappings: EventSourceMappingService, invoker: InvokeService, aws_endpoint_url: str | None,
+                 control: ControlCall) -> None:
+        self.mappings = mappings
+        self.invoker = invoker
+        self.aws = AwsClients(aws_endpoint_url)
+        self.control = control  # runs a control-plane call on the control thread
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="mapping-poll")
+        self._running: dict[str, _Running] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._status: dict[str, dict[str, Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._functions: dict[str, tuple[str, str, str]] = {}  # uuid -> the function its pollers invoke
+        mappings.on_change(self._changed)
+        mappings.on_function_deleted(self._function_deleted)
+        mappings.live = lambda uuid: self._status.get(uuid, {"LastProcessingResult": "No records processed"})
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for record in await self.control(self.mappings.all):
+            await self._reconcile(record.uuid)
+
+    async def stop(self) -> None:
+        uuids_running = list(self._running)
+        for uuid in uuids_running:
+            await self._stop(uuid)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _changed(self, uuid: str) -> None:
+        """From the control thread: reconcile the mapping on the event loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._reconcile(uuid)))
+
+    def _function_deleted(self, account: str, region: str, name: str) -> None:
+        for uuid, function in list(self._functions.items()):
+            if function == (account, region, name):
+                self._changed(uuid)
+
+    async def _reconcile(self, uuid: str) -> None:
+        lock = self._locks.setdefault(uuid, asyncio.Lock())
+        async with lock:
+            await self._stop(uuid)
+            record: MappingRecord | None = await self.control(self.mappings.mappings.get, uuid)
+            if record is None:
+                self._status.pop(uuid, None)
+                self._locks.pop(uuid, None)
+                return
+            enabled = bool(record.document.get("Enabled", True))
+            if enabled:
+                self._start(record)
+            await self.control(self.mappings.settle, uuid, enabled)
+
+    def _start(self, record: MappingRecord) -> None:
+        document = record.document
+        queue = parse_destination(document["EventSourceArn"])
+        if queue is None:
+            log.warning("mapping %s: cannot read its source %s", record.uuid, document["EventSourceArn"])
+            return
+        mapping = SqsMapping(
+            uuid=record.uuid, queue=queue, function_name=record.function_name,
+            qualifier=document.get("Qualifier") or None, account=record.account, region=record.region,
+            batch_size=int(document["BatchSize"]), window_s=float(document["MaximumBatchingWindowInSeconds"]),
+            report_failures="ReportBatchItemFailures" in (document.get("FunctionResponseTypes") or []),
+        )
+        concurrency = (document.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_POLLERS
+        running = _Running(asyncio.Event())
+        self._status.setdefault(record.uuid, {"LastProcessingResult": "No records processed"})
+
+        def report(result: str) -> None:
+            self._status[record.uuid] = {"LastProcessingResult": result}
+
+        self._functions[record.uuid] = (record.account, record.region, record.function_name)
+        for _ in range(min(int(concurrency), MAX_POLLERS)):
+            poller = SqsPoller(mapping, self.aws, self._executor, self._invoke, report)
+            running.tasks.append(asyncio.ensure_future(poller.run(running.stop)))
+        self._running[record.uuid] = running
+
+    async def _stop(self, uuid: str) -> None:
+        running = self._running.pop(uuid, None)
+        self._functions.pop(uuid, None)
+        if running is None:
+            return
+        running.stop.set()
+        await asyncio.gather(*running.tasks, return_exceptions=True)
+
+    async def _invoke(self, name: str, qualifier: str | None, account: str, region: str,
+                      payload: bytes) -> dict[str, Any]:
+        caller = _Caller(str(uuids.uuid4()), account, region)
+        return await self.invoker.invoke(caller, {"FunctionName": name, "Qualifier": qualifier, "Payload": payload})

@@ -1,0 +1,174 @@
+"""Poll an SQS queue for a mapping: batches of messages in, the function invoked, the batch deleted.
+
+As Lambda does it:
+- a batch is up to `BatchSize` messages, gathered for at most `MaximumBatchingWindowInSeconds`
+  (with a window of 0, whatever one receive brings);
+- messages are deleted only after the function succeeded; on a function error, a throttle or
+  a failure to invoke, nothing is deleted, and the queue's visibility timeout brings them back
+  (and its redrive policy moves a poison message to its dead-letter queue);
+- with `ReportBatchItemFailures`, an answer `{"batchItemFailures": [{"itemIdentifier": id}]}`
+  keeps just those messages; an answer naming an id that is not in the batch fails the batch.
+Receives long-poll for at most a second, so a disabled mapping stops within a second; what
+was received is still delivered first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from lambdastack import errors
+from lambdastack.invoke.destination_arn import DestinationArn
+from lambdastack.invoke.destinations import AwsClients
+
+log = logging.getLogger("lambdastack.events.sqs")
+
+RECEIVE_MAX = 10  # what one ReceiveMessage may return
+POLL_WAIT_S = 1  # long polling, short enough to stop within a second
+BACKOFF_S = 1.0
+Invoke = Callable[[str, str | None, str, str, bytes], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class SqsMapping:
+    uuid: str
+    queue: DestinationArn
+    function_name: str
+    qualifier: str | None
+    account: str
+    region: str
+    batch_size: int
+    window_s: float
+    report_failures: bool
+
+
+def record_of(message: dict[str, Any], queue: DestinationArn) -> dict[str, Any]:
+    """A message as Lambda's `aws:sqs` record."""
+    attributes: dict[str, Any] = {}
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        out: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
+        if "StringValue" in value:
+            out["stringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            raw = value["BinaryValue"]
+            out["binaryValue"] = base64.b64encode(raw).decode() if isinstance(raw, bytes) else raw
+        attributes[name] = out
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue.arn,
+        "awsRegion": queue.region,
+    }
+
+
+def kept_by_answer(answer: bytes, message_ids: set[str]) -> set[str] | None:
+    """The ids a ReportBatchItemFailures answer keeps in the queue; None: the whole batch failed."""
+    try:
+        document = orjson.loads(answer) if answer.strip() else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or document.get("batchItemFailures") is None:
+        return set()  # no failures reported: all succeeded
+    failures = document["batchItemFailures"]
+    if not isinstance(failures, list):
+        return None
+    kept: set[str] = set()
+    for failure in failures:
+        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(item, str) or item not in message_ids:
+            return None
+        kept.add(item)
+    return kept
+
+
+class SqsPoller:
+    """One poll loop of a mapping (a mapping runs several, up to its concurrency)."""
+
+    def __init__(self, mapping: SqsMapping, aws: AwsClients, executor: Executor, invoke: Invoke,
+                 report: Callable[[str], None]) -> None:
+        self.mapping = mapping
+        self.aws = aws
+        self.executor = executor
+        self.invoke = invoke
+        self.report = report  # LastProcessingResult
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                batch = await self._collect(stop)
+                if batch:
+                    await self._deliver(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("mapping %s: polling %s failed: %s", self.mapping.uuid, self.mapping.queue.arn, e)
+                self.report(f"PROBLEM: {type(e).__name__} while polling the queue")
+                await asyncio.sleep(BACKOFF_S)
+
+    async def _call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(**kwargs))
+
+    async def _collect(self, stop: asyncio.Event) -> list[dict[str, Any]]:
+        mapping = self.mapping
+        client = self.aws.client("sqs", mapping.queue.region)
+        url = await self._call(self.aws.queue_url, target=mapping.queue)
+        batch: list[dict[str, Any]] = []
+        deadline = time.monotonic() + mapping.window_s
+        while len(batch) < mapping.batch_size:
+            left = deadline - time.monotonic()
+            wait = POLL_WAIT_S if not batch else max(0, min(POLL_WAIT_S, int(left)))
+            wanted = min(RECEIVE_MAX, mapping.batch_size - len(batch))
+            response = await self._call(client.receive_message, QueueUrl=url, MaxNumberOfMessages=wanted,
+                                        WaitTimeSeconds=wait, AttributeNames=["All"], MessageAttributeNames=["All"])
+            batch += response.get("Messages", [])
+            if batch and (mapping.window_s <= 0 or time.monotonic() >= deadline):
+                break
+            if not batch and stop.is_set():
+                break
+            if not batch:
+                deadline = time.monotonic() + mapping.window_s  # the window opens with the first message
+        return batch
+
+    async def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        mapping = self.mapping
+        payload = orjson.dumps({"Records": [record_of(m, mapping.queue) for m in batch]})
+        try:
+            result = await self.invoke(mapping.function_name, mapping.qualifier, mapping.account, mapping.region,
+                                       payload)
+        except errors.LambdaError as e:
+            self.report(f"PROBLEM: {e.code}")
+            await asyncio.sleep(BACKOFF_S)  # throttled or not ready: the messages come back later
+            return
+        if result.get("FunctionError"):
+            self.report("PROBLEM: Function call failed")
+            return
+        ids = {m["MessageId"] for m in batch}
+        kept = kept_by_answer(result.get("Payload", b""), ids) if mapping.report_failures else set()
+        if kept is None:
+            self.report("PROBLEM: Function call failed")
+            return
+        done = [m for m in batch if m["MessageId"] not in kept]
+        await self._delete(done)
+        self.report("OK")
+
+    async def _delete(self, messages: list[dict[str, Any]]) -> None:
+        client = self.aws.client("sqs", self.mapping.queue.region)
+        url = await self._call(self.aws.queue_url, target=self.mapping.queue)
+        for start in range(0, len(messages), RECEIVE_MAX):
+            chunk = messages[start:start + RECEIVE_MAX]
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
+            await self._call(client.delete_message_batch, QueueUrl=url, Entries=entries)

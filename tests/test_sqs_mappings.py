@@ -1,0 +1,213 @@
+"""Event source mappings from SQS queues on a real SQS-compatible server (moto), through the
+Lambda API: Lambda's shapes, states and errors; batches delivered as `aws:sqs` records;
+messages deleted only after success; partial batch failures; the queue's redrive policy."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from helpers import Server, create_function, unique, wait_for
+from moto_helpers import Aws
+
+RECORDER = '''
+import json, os
+import boto3
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    results = os.environ["RESULTS"]
+    failures = []
+    for record in event["Records"]:
+        if record["body"].startswith("fail"):
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        sqs.send_message(QueueUrl=results, MessageBody=json.dumps({"record": record, "batch": len(event["Records"])}))
+    if failures and os.environ.get("MODE") == "raise":
+        raise RuntimeError("some records failed")
+    return {"batchItemFailures": failures}
+'''
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("sqs-mappings") / "data", "--aws-endpoint-url", moto_url).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def lam(srv: Server) -> Any:
+    return srv.client()
+
+
+def recorder(lam: Any, aws: Aws, mode: str = "report") -> tuple[str, str]:
+    """A function that copies each record to a results queue (and leaves `fail...` bodies alone)."""
+    results_url, _ = aws.queue(unique("results"))
+    name = create_function(lam, RECORDER, Timeout=30, Environment={"Variables": {"RESULTS": results_url,
+                                                                                 "MODE": mode}})
+    return name, results_url
+
+
+def settled(lam: Any, uuid: str, state: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def reached() -> bool:
+        found.update(lam.get_event_source_mapping(UUID=uuid))
+        return found["State"] == state
+    assert wait_for(reached, timeout=20), found
+    return found
+
+
+def counts(aws: Aws, url: str) -> tuple[int, int]:
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def bodies(aws: Aws, url: str, count: int) -> list[dict[str, Any]]:
+    got = [json.loads(m["Body"]) for m in aws.messages(url, count)]
+    for message in aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []):
+        got.append(json.loads(message["Body"]))  # any more would be duplicates
+    return got
+
+
+def test_mapping_shapes_states_and_errors(lam: Any, aws: Aws) -> None:
+    name, _ = recorder(lam, aws)
+    _, queue_arn = aws.queue(unique("src"))
+    made = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=5)
+    assert made["ResponseMetadata"]["HTTPStatusCode"] == 202
+    uuid = made["UUID"]
+    function_arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    assert (made["State"], made["StateTransitionReason"], made["BatchSize"], made["EventSourceArn"],
+            made["FunctionArn"], made["MaximumBatchingWindowInSeconds"]) == (
+        "Creating", "USER_INITIATED", 5, queue_arn, function_arn, 0)
+    assert made["EventSourceMappingArn"].endswith(f":event-source-mapping:{uuid}") and made["LastModified"]
+    enabled = settled(lam, uuid, "Enabled")
+    assert enabled["LastProcessingResult"] == "No records processed"
+    assert [m["UUID"] for m in lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]] == [uuid]
+    assert [m["UUID"] for m in lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]] == [
+        uuid]
+
+    updated = lam.update_event_source_mapping(UUID=uuid, Enabled=False, BatchSize=20,
+                                              MaximumBatchingWindowInSeconds=1)
+    assert (updated["State"], updated["BatchSize"]) == ("Updating", 20)
+    settled(lam, uuid, "Disabled")
+
+    def refused(code: str, call: Any, **params: Any) -> str:
+        with pytest.raises(ClientError) as caught:
+            call(**params)
+        assert caught.value.response["Error"]["Code"] == code, caught.value.response
+        message: str = caught.value.response["Error"]["Message"]
+        return message
+
+    assert "already exists" in refused("ResourceConflictException", lam.create_event_source_mapping,
+                                       EventSourceArn=queue_arn, FunctionName=name)
+    assert "greater than 0" in refused("InvalidParameterValueException", lam.create_event_source_mapping,
+                                       EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name, BatchSize=50)
+    assert "kinesis" in refused("InvalidParameterValueException", lam.create_event_source_mapping,
+                                EventSourceArn="arn:aws:kinesis:us-east-1:000000000000:stream/s", FunctionName=name,
+                                StartingPosition="LATEST")
+    assert "StartingPosition" in refused("InvalidParameterValueException", lam.create_event_source_mapping,
+                                         EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name,
+                                         StartingPosition="LATEST")
+    assert "FilterCriteria" in refused("InvalidParameterValueException", lam.create_event_source_mapping,
+                                       EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name,
+                                       FilterCriteria={"Filters": [{"Pattern": "{}"}]})
+    refused("ResourceNotFoundException", lam.create_event_source_mapping, EventSourceArn=queue_arn,
+            FunctionName="no-such-function")
+
+    deleted = lam.delete_event_source_mapping(UUID=uuid)
+    assert deleted["State"] == "Deleting"
+    refused("ResourceNotFoundException", lam.get_event_source_mapping, UUID=uuid)
+    assert lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
+
+
+def test_messages_become_records_and_are_deleted_after_success(lam: Any, aws: Aws) -> None:
+    name, results = recorder(lam, aws)
+    queue_url, queue_arn = aws.queue(unique("src"))
+    for i in range(25):
+        aws.sqs.send_message(QueueUrl=queue_url, MessageBody=f"message {i}", MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "test"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}})
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=10)["UUID"]
+    got = bodies(aws, results, 25)
+    assert sorted(g["record"]["body"] for g in got) == sorted(f"message {i}" for i in range(25))
+    assert all(1 <= g["batch"] <= 10 for g in got)
+    record = got[0]["record"]
+    assert (record["eventSource"], record["eventSourceARN"], record["awsRegion"]) == ("aws:sqs", queue_arn,
+                                                                                     "us-east-1")
+    assert record["messageAttributes"]["kind"] == {"stringValue": "test", "stringListValues": [],
+                                                   "binaryListValues": [], "dataType": "String"}
+    assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="
+    assert record["attributes"]["ApproximateReceiveCount"] == "1" and record["attributes"]["SentTimestamp"]
+    assert record["messageId"] and record["receiptHandle"] and record["md5OfBody"]
+    assert wait_for(lambda: counts(aws, queue_url) == (0, 0), timeout=20)
+    assert wait_for(lambda: lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"] == "OK", timeout=10)
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_partial_batch_failures_and_the_redrive_policy(lam: Any, aws: Aws) -> None:
+    name, results = recorder(lam, aws)
+    _, dlq_arn = aws.queue(unique("dlq"))
+    dlq_url = aws.sqs.get_queue_url(QueueName=dlq_arn.rsplit(":", 1)[1])["QueueUrl"]
+    queue_url = aws.sqs.create_queue(QueueName=unique("src"), Attributes={
+        "VisibilityTimeout": "4",  # longer than a batch takes (else a message comes back while in flight)
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    for body in ("ok-1", "fail-1", "ok-2", "ok-3", "fail-2"):
+        aws.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=10,
+                                           FunctionResponseTypes=["ReportBatchItemFailures"])["UUID"]
+    got = bodies(aws, results, 3)
+    # The ones that succeeded were deleted at once: each reached the function exactly once.
+    assert sorted(g["record"]["body"] for g in got) == ["ok-1", "ok-2", "ok-3"]
+    dead = sorted(m["Body"] for m in aws.messages(dlq_url, 2))
+    assert dead == ["fail-1", "fail-2"]
+    assert wait_for(lambda: counts(aws, queue_url) == (0, 0), timeout=20)
+    lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_a_failed_batch_stays_in_the_queue(lam: Any, aws: Aws) -> None:
+    """Without ReportBatchItemFailures, a function error leaves the whole batch to come back."""
+    name, _ = recorder(lam, aws, mode="raise")
+    queue_url = aws.sqs.create_queue(QueueName=unique("src"), Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    aws.sqs.send_message(QueueUrl=queue_url, MessageBody="fail-always")
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, BatchSize=1)["UUID"]
+    assert wait_for(lambda: lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"]
+                    == "PROBLEM: Function call failed", timeout=20)
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    settled(lam, uuid, "Disabled")
+    time.sleep(2.5)  # the visibility timeout of the last receive
+    assert counts(aws, queue_url) == (1, 0)  # still there, never deleted
+
+
+def test_a_disabled_mapping_leaves_messages_and_a_deleted_function_takes_its_mappings(lam: Any,
+                                                                                       aws: Aws) -> None:
+    name, results = recorder(lam, aws)
+    queue_url, queue_arn = aws.queue(unique("src"))
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, Enabled=False)["UUID"]
+    assert settled(lam, uuid, "Disabled")["State"] == "Disabled"
+    aws.sqs.send_message(QueueUrl=queue_url, MessageBody="wait for me")
+    time.sleep(2)
+    assert counts(aws, queue_url) == (1, 0)
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    settled(lam, uuid, "Enabled")
+    assert [g["record"]["body"] for g in bodies(aws, results, 1)] == ["wait for me"]
+
+    lam.delete_function(FunctionName=name)
+    assert lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"] == []
+    time.sleep(1.5)  # a poller stops within a second (the receive it is in may still bring a message)
+    aws.sqs.send_message(QueueUrl=queue_url, MessageBody="nobody reads this")
+    time.sleep(2)
+    assert counts(aws, queue_url) == (1, 0)
