@@ -118,9 +118,10 @@ def test_mapping_shapes_states_and_errors(lam: Any, aws: Aws) -> None:
     assert "StartingPosition" in refused("InvalidParameterValueException", lam.create_event_source_mapping,
                                          EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name,
                                          StartingPosition="LATEST")
-    assert "FilterCriteria" in refused("InvalidParameterValueException", lam.create_event_source_mapping,
-                                       EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name,
-                                       FilterCriteria={"Filters": [{"Pattern": "{}"}]})
+    for pattern in ("{}", "not json", '{"body": {"kind": "not a list"}}', '{"body": {"n": [{"numeric": [">"]}]}}'):
+        assert refused("InvalidParameterValueException", lam.create_event_source_mapping,
+                       EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name,
+                       FilterCriteria={"Filters": [{"Pattern": pattern}]}) == "Invalid filter pattern definition."
     refused("ResourceNotFoundException", lam.create_event_source_mapping, EventSourceArn=queue_arn,
             FunctionName="no-such-function")
 
@@ -211,3 +212,26 @@ def test_a_disabled_mapping_leaves_messages_and_a_deleted_function_takes_its_map
     aws.sqs.send_message(QueueUrl=queue_url, MessageBody="nobody reads this")
     time.sleep(2)
     assert counts(aws, queue_url) == (1, 0)
+
+
+def test_filter_criteria_deliver_only_matching_messages_and_delete_the_rest(lam: Any, aws: Aws) -> None:
+    name, results = recorder(lam, aws)
+    queue_url, queue_arn = aws.queue(unique("src"))
+    sent = {
+        '{"kind": "order", "qty": 3, "region": "eu-west-1"}': True,
+        '{"kind": "order", "qty": 30, "region": "eu-west-1"}': False,  # qty out of range
+        '{"kind": "refund", "qty": 1, "region": "us-east-1"}': False,  # kind and region
+        '{"kind": "refund", "qty": 1, "region": "eu-central-1", "vip": true}': True,  # the $or's other branch
+        "plain text, not JSON": False,
+    }
+    for body in sent:
+        aws.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    pattern = {"body": {"$or": [{"kind": ["order"], "qty": [{"numeric": [">", 0, "<=", 10]}]},
+                                {"region": [{"prefix": "eu-"}], "vip": [{"exists": True}]}]}}
+    made = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name,
+                                           FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]})
+    assert json.loads(made["FilterCriteria"]["Filters"][0]["Pattern"]) == pattern
+    got = bodies(aws, results, 2)
+    assert sorted(g["record"]["body"] for g in got) == sorted(b for b, wanted in sent.items() if wanted)
+    assert wait_for(lambda: counts(aws, queue_url) == (0, 0), timeout=20)  # the others were deleted
+    lam.delete_event_source_mapping(UUID=made["UUID"])

@@ -2,8 +2,9 @@
 
 Sources served: Amazon SQS queues (on the endpoint `serve --aws-endpoint-url` names). Other
 sources (Kinesis, DynamoDB Streams, Amazon MQ, Kafka, DocumentDB) and the settings that
-only they take are refused with InvalidParameterValueException, as are FilterCriteria (not
-applied yet: accepting them would deliver what a user filtered out).
+only they take are refused with InvalidParameterValueException. FilterCriteria (at most
+five patterns, EventBridge syntax: lambdastack.patterns) are checked here and applied by the
+pollers.
 
 States follow Lambda's: a new mapping is `Creating`, an updated one `Updating`, a deleted one
 `Deleting` in the answer; the runner that polls (events/mappings) settles each to `Enabled`
@@ -17,22 +18,40 @@ import uuid as uuids
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from lambdastack import errors
 from lambdastack.control import pagination
 from lambdastack.control.common import Deps, function_not_found, require_function, resolve
 from lambdastack.control.names import FunctionRef, function_arn, parse_function_name
+from lambdastack.patterns import InvalidPattern, compile_pattern
 from lambdastack.store.event_source_mappings import FunctionGone, MappingRecord, MappingStore
 
 Listener = Callable[[str], None]
 SQS_DEFAULT_BATCH = 10
 SQS_MAX_BATCH_WITHOUT_WINDOW = 10
 _SQS_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
-                 "ScalingConfig", "FunctionResponseTypes", "Tags", "UUID", "MetricsConfig", "LoggingConfig"}
+                 "ScalingConfig", "FunctionResponseTypes", "Tags", "UUID", "MetricsConfig", "LoggingConfig",
+                 "FilterCriteria"}
+MAX_FILTERS = 5
 _LIVE = ("LastProcessingResult",)
 
 
 def mapping_arn(account: str, region: str, uuid: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"
+
+
+def check_filters(criteria: dict[str, Any]) -> dict[str, Any]:
+    """FilterCriteria as Lambda keeps them, once each pattern proved valid; raises InvalidParameterValue."""
+    filters = criteria.get("Filters") or []
+    if len(filters) > MAX_FILTERS:
+        raise errors.InvalidParameterValue(f"The maximum number of filters is {MAX_FILTERS}.")
+    for item in filters:
+        try:
+            compile_pattern(orjson.loads(item.get("Pattern") or ""))
+        except (orjson.JSONDecodeError, InvalidPattern):
+            raise errors.InvalidParameterValue("Invalid filter pattern definition.")
+    return {"Filters": [{"Pattern": item["Pattern"]} for item in filters]}
 
 
 def render(record: MappingRecord, live: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -87,6 +106,8 @@ class EventSourceMappingService:
         }
         if params.get("ScalingConfig"):
             document["ScalingConfig"] = params["ScalingConfig"]
+        if params.get("FilterCriteria", {}).get("Filters"):
+            document["FilterCriteria"] = check_filters(params["FilterCriteria"])
         self._check_batching(document)
         self._save(MappingRecord(uuid, ref.account, ref.region, ref.name, document))
         return render(MappingRecord(uuid, ref.account, ref.region, ref.name, document))
@@ -111,6 +132,11 @@ class EventSourceMappingService:
                 document[member] = params[member]
         if "FunctionResponseTypes" in params:
             document["FunctionResponseTypes"] = list(params["FunctionResponseTypes"] or [])
+        if "FilterCriteria" in params:
+            if (params["FilterCriteria"] or {}).get("Filters"):
+                document["FilterCriteria"] = check_filters(params["FilterCriteria"])
+            else:
+                document.pop("FilterCriteria", None)
         if "ScalingConfig" in params:
             if params["ScalingConfig"]:
                 document["ScalingConfig"] = params["ScalingConfig"]
@@ -179,8 +205,6 @@ class EventSourceMappingService:
             )
         if params.get("StartingPosition") or params.get("StartingPositionTimestamp"):
             raise errors.InvalidParameterValue("StartingPosition is not valid for SQS event sources.")
-        if params.get("FilterCriteria"):
-            raise errors.InvalidParameterValue("lambdastack does not apply FilterCriteria yet")
         unsupported = sorted(set(params) - _SQS_SETTINGS - {"StartingPosition", "StartingPositionTimestamp"})
         if unsupported:
             raise errors.InvalidParameterValue(f"Unsupported parameter for SQS event sources: {unsupported[0]}")

@@ -17,11 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from lambdastack.control.event_source_mappings import EventSourceMappingService
 from lambdastack.events.mappings.sqs import SqsMapping, SqsPoller
 from lambdastack.invoke.destination_arn import parse_destination
 from lambdastack.invoke.destinations import AwsClients
 from lambdastack.invoke.service import InvokeService
+from lambdastack.patterns import compile_pattern
 from lambdastack.store.event_source_mappings import MappingRecord
 
 log = logging.getLogger("lambdastack.events.mappings")
@@ -108,6 +111,8 @@ class MappingRunner:
             qualifier=document.get("Qualifier") or None, account=record.account, region=record.region,
             batch_size=int(document["BatchSize"]), window_s=float(document["MaximumBatchingWindowInSeconds"]),
             report_failures="ReportBatchItemFailures" in (document.get("FunctionResponseTypes") or []),
+            filters=[compile_pattern(orjson.loads(f["Pattern"]))
+                     for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
         )
         concurrency = (document.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_POLLERS
         running = _Running(asyncio.Event())

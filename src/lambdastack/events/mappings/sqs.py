@@ -6,6 +6,8 @@ As Lambda does it:
 - messages are deleted only after the function succeeded; on a function error, a throttle or
   a failure to invoke, nothing is deleted, and the queue's visibility timeout brings them back
   (and its redrive policy moves a poison message to its dead-letter queue);
+- with FilterCriteria, a message matches when any pattern matches its record (the body read
+  as JSON when it is JSON); a message that matches none is deleted without invoking;
 - with `ReportBatchItemFailures`, an answer `{"batchItemFailures": [{"itemIdentifier": id}]}`
   keeps just those messages; an answer naming an id that is not in the batch fails the batch.
 Receives long-poll for at most a second, so a disabled mapping stops within a second; what
@@ -20,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -48,6 +50,18 @@ class SqsMapping:
     batch_size: int
     window_s: float
     report_failures: bool
+    filters: list[Callable[[Any], bool]] = field(default_factory=list)
+
+    def wanted(self, record: dict[str, Any]) -> bool:
+        if not self.filters:
+            return True
+        body = record["body"]
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = body
+        view = {**record, "body": parsed}
+        return any(matches(view) for matches in self.filters)
 
 
 def record_of(message: dict[str, Any], queue: DestinationArn) -> dict[str, Any]:
@@ -143,9 +157,16 @@ class SqsPoller:
                 deadline = time.monotonic() + mapping.window_s  # the window opens with the first message
         return batch
 
-    async def _deliver(self, batch: list[dict[str, Any]]) -> None:
+    async def _deliver(self, received: list[dict[str, Any]]) -> None:
         mapping = self.mapping
-        payload = orjson.dumps({"Records": [record_of(m, mapping.queue) for m in batch]})
+        records = [record_of(m, mapping.queue) for m in received]
+        wanted = [mapping.wanted(r) for r in records]
+        batch = [m for m, keep in zip(received, wanted, strict=True) if keep]
+        if len(batch) < len(received):  # filtered out: deleted without invoking, as on Lambda
+            await self._delete([m for m, keep in zip(received, wanted, strict=True) if not keep])
+        if not batch:
+            return
+        payload = orjson.dumps({"Records": [r for r, keep in zip(records, wanted, strict=True) if keep]})
         try:
             result = await self.invoke(mapping.function_name, mapping.qualifier, mapping.account, mapping.region,
                                        payload)
