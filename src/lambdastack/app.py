@@ -14,7 +14,7 @@ from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
-from lambdastack.api.model import apigatewayv2_model
+from lambdastack.api.model import apigatewayv2_model, events_model
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import event_source_mappings as mapping_operations
@@ -22,6 +22,7 @@ from lambdastack.api.operations import function_urls as function_url_operations
 from lambdastack.api.operations import http_apis as http_api_operations
 from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.api.operations import policies as policy_operations
+from lambdastack.api.operations import rules as rule_operations
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
@@ -35,6 +36,7 @@ from lambdastack.control.http_apis import HttpApiService
 from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.policies import PolicyService
+from lambdastack.control.rules import RuleService
 from lambdastack.control.states import States
 from lambdastack.control.url_naming import UrlNaming
 from lambdastack.deploy.service import DeploymentService
@@ -42,6 +44,8 @@ from lambdastack.engine import Engine
 from lambdastack.events.function_urls.frontend import FunctionUrlFrontend
 from lambdastack.events.http_apis.frontend import HttpApiFrontend
 from lambdastack.events.mappings.runner import MappingRunner
+from lambdastack.events.rules.bus import EventBus
+from lambdastack.events.rules.scheduler import Scheduler
 from lambdastack.frontdoor import FrontDoor, HostFront
 from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.images import credentials
@@ -52,6 +56,7 @@ from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
 from lambdastack.store.http_apis import SqliteHttpApiStore
+from lambdastack.store.rules import SqliteRuleStore
 from lambdastack.store.sqlite import SqliteStore
 
 IMAGES_NEED_NAMESPACES = (
@@ -106,8 +111,10 @@ def build_app(settings: Settings) -> FrontDoor:
             endpoints[0].start()
         await deployments.start()
         await mapping_runner.start()
+        scheduler.start()
 
     async def on_shutdown() -> None:
+        await scheduler.stop()
         await mapping_runner.stop()
         for endpoint in endpoints:
             await endpoint.stop()
@@ -119,6 +126,7 @@ def build_app(settings: Settings) -> FrontDoor:
         await asyncio.get_running_loop().run_in_executor(control_thread, policies.policies.close)
         await asyncio.get_running_loop().run_in_executor(control_thread, http_apis.store.close)
         await asyncio.get_running_loop().run_in_executor(control_thread, mappings.mappings.close)
+        await asyncio.get_running_loop().run_in_executor(control_thread, rules.store.close)
         control_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
@@ -162,4 +170,11 @@ def build_app(settings: Settings) -> FrontDoor:
     signatures = SignatureVerifier(settings.account_id, engine.credentials, dict(settings.access_keys))
     fronts: list[HostFront] = [FunctionUrlFrontend(function_urls, policies, engine.service, signatures),
               HttpApiFrontend(http_apis, policies, engine.service)]
-    return FrontDoor(api, apigateway_api, fronts)
+    rules = RuleService(SqliteRuleStore(settings.data_dir / "lambdastack.db"))
+    bus = EventBus(rules, engine.async_invoker.enqueue, ControlRunner(control_thread))
+    scheduler = Scheduler(rules, engine.async_invoker.enqueue, ControlRunner(control_thread))
+    events_api = LambdaApi(
+        operations=rule_operations.handlers(rules, bus, ControlRunner(control_thread)),
+        internal={}, account=settings.account_id, default_region=settings.region, model=events_model(),
+    )
+    return FrontDoor(api, apigateway_api, fronts, by_target={b"AWSEvents.": events_api})

@@ -63,3 +63,8 @@ UnrecognizedClient = _error("UnrecognizedClientException", 403)
 BadRequest = _error("BadRequestException", 400)
 NotFound = _error("NotFoundException", 404)
 Conflict = _error("ConflictException", 409)
+
+# EventBridge's errors (the json protocol: every error is a 400).
+RuleNotFound = _error("ResourceNotFoundException", 400)
+InvalidEventPattern = _error("InvalidEventPatternException", 400)
+EventsLimitExceeded = _error("LimitExceededException", 400)

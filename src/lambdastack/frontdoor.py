@@ -1,8 +1,9 @@
 """The server's one ASGI app: which part of lambdastack a request is for.
 
 By Host: a Function URL (`<url-id>.lambda-url.<region>.…`) or an HTTP API
-(`<api-id>.execute-api.…`). Otherwise by path: API Gateway's management API (`/v2/…`,
-the `apigatewayv2` client), and everything else is Lambda's API. Requests signed for API
+(`<api-id>.execute-api.…`). By the `X-Amz-Target` header of the json protocol: EventBridge
+(`AWSEvents.…`, the `events` client). Otherwise by path: API Gateway's management API
+(`/v2/…`, the `apigatewayv2` client), and everything else is Lambda's API. Requests signed for API
 Gateway's REST API (`apigateway` client, no `/v2/`) get a clear refusal: lambdastack serves
 HTTP APIs only.
 """
@@ -30,10 +31,12 @@ class HostFront(Protocol):
 
 
 class FrontDoor:
-    def __init__(self, lambda_api: Any, apigateway_api: Any, fronts: Sequence[HostFront]) -> None:
+    def __init__(self, lambda_api: Any, apigateway_api: Any, fronts: Sequence[HostFront],
+                 by_target: dict[bytes, Any] | None = None) -> None:
         self.lambda_api = lambda_api
         self.apigateway_api = apigateway_api
         self.fronts = tuple(fronts)
+        self.by_target = dict(by_target or {})  # X-Amz-Target prefix (b"AWSEvents.") -> that service's API
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,6 +46,13 @@ class FrontDoor:
             if front.serves(scope):
                 await front(scope, receive, send)
                 return
+        if self.by_target:
+            for name, value in scope.get("headers", ()):
+                if name == b"x-amz-target":
+                    prefix = value.split(b".", 1)[0] + b"."
+                    if prefix in self.by_target:
+                        await self.by_target[prefix](scope, receive, send)
+                        return
         path: str = scope["path"]
         if path.startswith("/v2/"):
             await self.apigateway_api(scope, receive, send)

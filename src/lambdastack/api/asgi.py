@@ -16,7 +16,7 @@ from typing import Any
 from lambdastack import errors
 from lambdastack.api.context import RequestContext
 from lambdastack.api.eventstream import EventStreamEncoder
-from lambdastack.api.model import ServiceModel, lambda_model
+from lambdastack.api.model import Operation, ServiceModel, lambda_model
 from lambdastack.api.routing import Router, parse_query
 from lambdastack.api.sigv4 import caller_from
 from lambdastack.api.validation import Validator
@@ -55,6 +55,9 @@ class LambdaApi:
         self.parser = RequestParser(self.model)
         self.validator = Validator(self.model, validation_error)
         self.writer = ResponseWriter(self.model)
+        # The json protocol names the operation in a header (`AWSEvents.PutRule`), not in the path.
+        self.target_prefix: str | None = self.model.metadata.get("targetPrefix") \
+            if self.model.metadata.get("protocol") == "json" else None
         self.operations = dict(operations)
         self.internal = dict(internal)
         self.account = account
@@ -103,10 +106,7 @@ class LambdaApi:
         try:
             raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1").split("?", 1)[0]
             query = parse_query(scope.get("query_string", b""))
-            matched = self.router.match(scope["method"], raw_path, query)
-            if matched is None:
-                raise errors.UnknownOperation(f"No operation matches {scope['method']} {path}")
-            operation, labels = matched
+            operation, labels = self._operation(scope["method"], raw_path, query, headers)
             limit = self.request_limits.get(operation.name, MAX_REQUEST_BYTES)
             body = await read_body(receive, limit, operation.name)
             caller = caller_from(headers.get("authorization"), _first(query, "X-Amz-Credential"))
@@ -145,6 +145,20 @@ class LambdaApi:
             )
         out_headers.append((b"x-amzn-requestid", request_id.encode()))
         await send_response(send, status, out_headers, out_body)
+
+    def _operation(self, method: str, raw_path: str, query: list[tuple[str, str]],
+                   headers: Mapping[str, str]) -> tuple[Operation, dict[str, str]]:
+        """rest-json: by method and path; json (EventBridge): by the X-Amz-Target header."""
+        if self.target_prefix is not None:
+            prefix, _, name = headers.get("x-amz-target", "").partition(".")
+            found = self.model.operations.get(name) if prefix == self.target_prefix else None
+            if found is None:
+                raise errors.UnknownOperation(f"No operation matches X-Amz-Target {headers.get('x-amz-target')}")
+            return found, {}
+        matched = self.router.match(method, raw_path, query)
+        if matched is None:
+            raise errors.UnknownOperation(f"No operation matches {method} {raw_path}")
+        return matched
 
     # ------------------------------------------------------------------ event streams
 

@@ -81,3 +81,8 @@ def lambda_model() -> ServiceModel:
 @functools.cache
 def apigatewayv2_model() -> ServiceModel:
     return ServiceModel(load_json("apigatewayv2", "service-2"))
+
+
+@functools.cache
+def events_model() -> ServiceModel:
+    return ServiceModel(load_json("events", "service-2"))

@@ -276,6 +276,8 @@ class ResponseWriter:
             if "Message" in shape["members"]:
                 message_key = shape["members"]["Message"].get("locationName", "Message")
         document: dict[str, Any] = {"Type": error.fault, message_key: error.message}
+        if self.model.metadata.get("protocol") == "json":
+            document = {"__type": error.code, "message": error.message}  # where the json protocol names it
         members = shape["members"] if shape is not None else {}
         document.update({
             members.get(k, {}).get("locationName", k): v for k, v in error.members.items() if v is not None

@@ -132,10 +132,12 @@ class AsyncInvoker:
             await asyncio.gather(*running, return_exceptions=True)
         self.deliverer.close()
 
-    async def enqueue(self, account: str, region: str, name: str, qualifier: str | None, payload: bytes) -> None:
-        """Queue an asynchronous invocation of one of this platform's functions (a Lambda destination)."""
+    async def enqueue(self, account: str, region: str, name: str, qualifier: str | None, payload: bytes,
+                      request_id: str | None = None) -> None:
+        """Queue an asynchronous invocation of one of this platform's functions (a Lambda destination,
+        an EventBridge target). A `request_id` already queued is refused (sqlite3.IntegrityError)."""
         target = self.service.resolver.resolve(name, qualifier, account, region)
-        event = QueuedEvent(request_id=str(uuid.uuid4()), account=account, region=region,
+        event = QueuedEvent(request_id=request_id or str(uuid.uuid4()), account=account, region=region,
                             function_name=target.version.function_name, qualifier=qualifier, payload=payload)
         await self.queue.put(event)
         self.notify(event)

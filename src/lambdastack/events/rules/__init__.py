@@ -1,0 +1,1 @@
+"""EventBridge at work: rules matched against events and schedules, their targets invoked."""
