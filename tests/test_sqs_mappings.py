@@ -235,3 +235,40 @@ def test_filter_criteria_deliver_only_matching_messages_and_delete_the_rest(lam:
     assert sorted(g["record"]["body"] for g in got) == sorted(b for b, wanted in sent.items() if wanted)
     assert wait_for(lambda: counts(aws, queue_url) == (0, 0), timeout=20)  # the others were deleted
     lam.delete_event_source_mapping(UUID=made["UUID"])
+
+
+UPLOADS = '''
+import json, os
+from urllib.parse import unquote_plus
+
+import boto3
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        notification = json.loads(record["body"])
+        for s3 in notification.get("Records", []):
+            key = unquote_plus(s3["s3"]["object"]["key"])  # URL-encoded, as S3 sends it
+            sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=json.dumps({
+                "event": s3["eventName"], "bucket": s3["s3"]["bucket"]["name"], "key": key,
+                "size": s3["s3"]["object"].get("size")}))
+'''
+
+
+def test_an_upload_runs_the_function_through_s3_notifications_to_sqs(lam: Any, aws: Aws) -> None:
+    """S3 → SQS → Lambda, as users wire uploads: the bucket notifies a queue, the mapping reads it."""
+    results, _ = aws.queue(unique("results"))
+    name = create_function(lam, UPLOADS, Timeout=30, Environment={"Variables": {"RESULTS": results}})
+    queue_url, queue_arn = aws.queue(unique("uploads"))
+    bucket = unique("bucket")
+    aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]})
+    aws.sqs.purge_queue(QueueUrl=queue_url)  # S3's test event
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name)["UUID"]
+    aws.s3.put_object(Bucket=bucket, Key="photos/cat.png", Body=b"\x89PNG" + bytes(100))
+    [got] = bodies(aws, results, 1)
+    assert got == {"event": "ObjectCreated:Put", "bucket": bucket, "key": "photos/cat.png", "size": 104}
+    lam.delete_event_source_mapping(UUID=uuid)

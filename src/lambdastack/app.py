@@ -46,6 +46,8 @@ from lambdastack.events.http_apis.frontend import HttpApiFrontend
 from lambdastack.events.mappings.runner import MappingRunner
 from lambdastack.events.rules.bus import EventBus
 from lambdastack.events.rules.scheduler import Scheduler
+from lambdastack.events.s3_webhooks import ROUTE as S3_WEBHOOK_ROUTE
+from lambdastack.events.s3_webhooks import s3_webhook_route
 from lambdastack.frontdoor import FrontDoor, HostFront
 from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.images import credentials
@@ -151,6 +153,8 @@ def build_app(settings: Settings) -> FrontDoor:
             ASYNC_ROUTE: async_status_route(engine.async_invoker.describe),
             ASYNC_ROUTE + "/": async_status_route(engine.async_invoker.describe),
             CODE_ROUTE: code_download_route(control.deps.signer, control.deps.code.zip_path),
+            S3_WEBHOOK_ROUTE: s3_webhook_route(settings.s3_webhook_token, engine.async_invoker.enqueue,
+                                               settings.account_id, settings.region),
         },
         account=settings.account_id,
         default_region=settings.region,

@@ -51,6 +51,8 @@ class Settings:
     url_host: str = "localhost"
     # Access keys (id -> secret) whose SigV4 signatures AWS_IAM Function URLs accept.
     access_keys: tuple[tuple[str, str], ...] = ()
+    # The token S3-compatible stores' webhook notifications carry (None: the route is closed).
+    s3_webhook_token: str | None = None
 
     @property
     def base_url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         resolv_conf=Path(args.resolv_conf),
         url_host=args.url_host,
         access_keys=tuple(args.access_key),
+        s3_webhook_token=args.s3_webhook_token or os.environ.get("LAMBDASTACK_S3_WEBHOOK_TOKEN") or None,
     )
     return serve(settings)
 
@@ -148,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(for a server reached by another name than localhost)")
     serve.add_argument("--access-key", type=_access_key, action="append", default=[], metavar="ID:SECRET",
                        help="an access key whose SigV4 signatures AWS_IAM Function URLs accept (repeatable)")
+    serve.add_argument("--s3-webhook-token", default=None, metavar="TOKEN",
+                       help="open /_lambdastack/s3-events/ to S3-compatible stores' webhooks that carry this token "
+                            "(or set LAMBDASTACK_S3_WEBHOOK_TOKEN)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
