@@ -139,7 +139,8 @@ def build_app(settings: Settings) -> FrontDoor:
     naming = UrlNaming(settings.url_host, settings.port)
     function_urls = FunctionUrlService(deps, SqliteFunctionUrlStore(settings.data_dir / "lambdastack.db"), naming)
     operations.update(function_url_operations.handlers(function_urls, ControlRunner(control_thread)))
-    mappings = EventSourceMappingService(deps, SqliteMappingStore(settings.data_dir / "lambdastack.db"))
+    mappings = EventSourceMappingService(deps, SqliteMappingStore(settings.data_dir / "lambdastack.db"),
+                                         dict(settings.mq_brokers))
     operations.update(mapping_operations.handlers(mappings, ControlRunner(control_thread)))
     mapping_runner = MappingRunner(mappings, engine.service, settings.aws_endpoint_url, ControlRunner(control_thread))
     policies = PolicyService(deps, SqlitePolicyStore(settings.data_dir / "lambdastack.db"))

@@ -53,6 +53,8 @@ class Settings:
     access_keys: tuple[tuple[str, str], ...] = ()
     # The token S3-compatible stores' webhook notifications carry (None: the route is closed).
     s3_webhook_token: str | None = None
+    # RabbitMQ brokers by the name an Amazon MQ broker ARN carries: (name, amqp:// URL).
+    mq_brokers: tuple[tuple[str, str], ...] = ()
 
     @property
     def base_url(self) -> str:

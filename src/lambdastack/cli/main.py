@@ -38,8 +38,16 @@ def _serve(args: argparse.Namespace) -> int:
         url_host=args.url_host,
         access_keys=tuple(args.access_key),
         s3_webhook_token=args.s3_webhook_token or os.environ.get("LAMBDASTACK_S3_WEBHOOK_TOKEN") or None,
+        mq_brokers=tuple(args.mq_broker),
     )
     return serve(settings)
+
+
+def _broker(text: str) -> tuple[str, str]:
+    name, equals, url = text.partition("=")
+    if not equals or not name or not url.startswith(("amqp://", "amqps://")):
+        raise argparse.ArgumentTypeError("expected NAME=amqp://host:port")
+    return name, url
 
 
 def _access_key(text: str) -> tuple[str, str]:
@@ -153,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--s3-webhook-token", default=None, metavar="TOKEN",
                        help="open /_lambdastack/s3-events/ to S3-compatible stores' webhooks that carry this token "
                             "(or set LAMBDASTACK_S3_WEBHOOK_TOKEN)")
+    serve.add_argument("--mq-broker", type=_broker, action="append", default=[], metavar="NAME=amqp://HOST:PORT",
+                       help="the RabbitMQ broker an Amazon MQ broker ARN's name stands for (repeatable)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

@@ -1,8 +1,10 @@
 """Event source mappings: Create/Get/Update/Delete/ListEventSourceMapping(s).
 
-Sources served: Amazon SQS queues (on the endpoint `serve --aws-endpoint-url` names). Other
-sources (Kinesis, DynamoDB Streams, Amazon MQ, Kafka, DocumentDB) and the settings that
-only they take are refused with InvalidParameterValueException. FilterCriteria (at most
+Sources served: Amazon SQS queues (on the endpoint `serve --aws-endpoint-url` names) and
+RabbitMQ queues (an Amazon MQ broker ARN whose broker name the server maps to a broker URL:
+`serve --mq-broker NAME=amqp://host:port`). Other sources (Kinesis, DynamoDB Streams, Kafka,
+DocumentDB, ActiveMQ) and the settings that only they take are refused with
+InvalidParameterValueException. FilterCriteria (at most
 five patterns, EventBridge syntax: lambdastack.patterns) are checked here and applied by the
 pollers.
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid as uuids
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -29,6 +31,10 @@ from lambdastack.store.event_source_mappings import FunctionGone, MappingRecord,
 
 Listener = Callable[[str], None]
 SQS_DEFAULT_BATCH = 10
+MQ_DEFAULT_BATCH = 100
+MQ_DEFAULT_WINDOW_S = 0.5  # what a window of 0 means for a broker, as on Lambda
+_MQ_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
+                "Queues", "SourceAccessConfigurations", "Tags", "UUID", "MetricsConfig", "LoggingConfig"}
 SQS_MAX_BATCH_WITHOUT_WINDOW = 10
 _SQS_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
                  "ScalingConfig", "FunctionResponseTypes", "Tags", "UUID", "MetricsConfig", "LoggingConfig",
@@ -61,9 +67,10 @@ def render(record: MappingRecord, live: dict[str, Any] | None = None) -> dict[st
 
 
 class EventSourceMappingService:
-    def __init__(self, deps: Deps, mappings: MappingStore) -> None:
+    def __init__(self, deps: Deps, mappings: MappingStore, brokers: Mapping[str, str] | None = None) -> None:
         self.deps = deps
         self.mappings = mappings
+        self.brokers = dict(brokers or {})  # RabbitMQ broker name -> amqp:// URL
         self._listeners: list[Listener] = []
         self.live: Callable[[str], dict[str, Any]] = lambda uuid: {}  # the runner's figures (LastProcessingResult)
 
@@ -81,18 +88,20 @@ class EventSourceMappingService:
         source = params.get("EventSourceArn")
         if not source:
             raise errors.InvalidParameterValue("Unrecognized event source, must be kinesis, dynamodb stream or sqs.")
-        self._check_source(source, params)
+        kind = self._check_source(source, params)
         qualified = self._target(ref)
         for other in self.mappings.all(ref.account, ref.region):
-            if other.document["EventSourceArn"] == source and other.document["FunctionArn"] == qualified:
+            if (other.document["EventSourceArn"] == source and other.document["FunctionArn"] == qualified
+                    and other.document.get("Queues") == params.get("Queues")):
+                label = "SQS arn" if kind == "sqs" else "broker arn"
                 raise errors.ResourceConflict(
-                    f"An event source mapping with SQS arn (\" {source} \") and function (\" {ref.name} \") already "
+                    f"An event source mapping with {label} (\" {source} \") and function (\" {ref.name} \") already "
                     f"exists. Please update or delete the existing mapping with UUID {other.uuid}",
                 )
         uuid = str(uuids.uuid4())
         document: dict[str, Any] = {
             "UUID": uuid,
-            "BatchSize": params.get("BatchSize", SQS_DEFAULT_BATCH),
+            "BatchSize": params.get("BatchSize", SQS_DEFAULT_BATCH if kind == "sqs" else MQ_DEFAULT_BATCH),
             "MaximumBatchingWindowInSeconds": params.get("MaximumBatchingWindowInSeconds", 0),
             "EventSourceArn": source,
             "FunctionArn": qualified,
@@ -106,6 +115,9 @@ class EventSourceMappingService:
         }
         if params.get("ScalingConfig"):
             document["ScalingConfig"] = params["ScalingConfig"]
+        if kind == "mq":
+            document["Queues"] = list(params["Queues"])
+            document["SourceAccessConfigurations"] = list(params["SourceAccessConfigurations"])
         if params.get("FilterCriteria", {}).get("Filters"):
             document["FilterCriteria"] = check_filters(params["FilterCriteria"])
         self._check_batching(document)
@@ -195,23 +207,41 @@ class EventSourceMappingService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_source(self, source: str, params: dict[str, Any]) -> None:
+    def _check_source(self, source: str, params: dict[str, Any]) -> str:
+        """"sqs" or "mq" (RabbitMQ), once the source and the settings suit each other."""
         parts = source.split(":")
         service = parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
-        if service != "sqs":
+        if service not in ("sqs", "mq"):
             raise errors.InvalidParameterValue(
                 f"lambdastack does not support event source mappings for {service or source} yet: "
-                "it polls Amazon SQS queues"
+                "it polls Amazon SQS queues and RabbitMQ brokers"
             )
         if params.get("StartingPosition") or params.get("StartingPositionTimestamp"):
-            raise errors.InvalidParameterValue("StartingPosition is not valid for SQS event sources.")
-        unsupported = sorted(set(params) - _SQS_SETTINGS - {"StartingPosition", "StartingPositionTimestamp"})
+            raise errors.InvalidParameterValue(f"StartingPosition is not valid for {service.upper()} event sources.")
+        allowed = _SQS_SETTINGS if service == "sqs" else _MQ_SETTINGS
+        unsupported = sorted(set(params) - allowed - {"StartingPosition", "StartingPositionTimestamp"})
         if unsupported:
-            raise errors.InvalidParameterValue(f"Unsupported parameter for SQS event sources: {unsupported[0]}")
+            raise errors.InvalidParameterValue(
+                f"Unsupported parameter for {service.upper()} event sources: {unsupported[0]}")
+        if service == "mq":
+            broker = parts[6] if len(parts) > 6 and parts[5] == "broker" else ""
+            if broker not in self.brokers:
+                raise errors.InvalidParameterValue(
+                    f"lambdastack knows no broker named {broker or source!r}: start the server with "
+                    f"--mq-broker {broker or 'NAME'}=amqp://host:5672"
+                )
+            if len(params.get("Queues") or []) != 1:
+                raise errors.InvalidParameterValue("Queues must name exactly one queue.")
+            access = {c.get("Type") for c in params.get("SourceAccessConfigurations") or []}
+            if "BASIC_AUTH" not in access:
+                raise errors.InvalidParameterValue(
+                    "SourceAccessConfigurations must include a BASIC_AUTH secret for an Amazon MQ event source.")
+        return service
 
     @staticmethod
     def _check_batching(document: dict[str, Any]) -> None:
-        if document["BatchSize"] > SQS_MAX_BATCH_WITHOUT_WINDOW and not document["MaximumBatchingWindowInSeconds"]:
+        if (":sqs:" in document["EventSourceArn"] and document["BatchSize"] > SQS_MAX_BATCH_WITHOUT_WINDOW
+                and not document["MaximumBatchingWindowInSeconds"]):
             raise errors.InvalidParameterValue(
                 "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"
             )

@@ -3,7 +3,8 @@
 A change (create, update, delete; and at start-up, every mapping) is reconciled in order per
 mapping: the pollers that run stop (each finishes the batch it holds), pollers for the new
 settings start if the mapping is enabled, and the control plane records the settled state
-(`Enabled` or `Disabled`). A mapping polls with `ScalingConfig.MaximumConcurrency` loops, five
+(`Enabled` or `Disabled`). A RabbitMQ mapping has one consumer (events/mappings/rabbitmq.py). An SQS mapping polls with
+`ScalingConfig.MaximumConcurrency` loops, five
 by default, at most MAX_POLLERS here; each loop has one batch in flight at a time.
 """
 
@@ -19,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from lambdastack.control.event_source_mappings import EventSourceMappingService
+from lambdastack.control.event_source_mappings import MQ_DEFAULT_WINDOW_S, EventSourceMappingService
+from lambdastack.events.mappings.rabbitmq import RabbitMapping, RabbitPoller, broker_url
 from lambdastack.events.mappings.sqs import SqsMapping, SqsPoller
 from lambdastack.invoke.destination_arn import parse_destination
 from lambdastack.invoke.destinations import AwsClients
@@ -97,35 +99,76 @@ class MappingRunner:
                 return
             enabled = bool(record.document.get("Enabled", True))
             if enabled:
-                self._start(record)
+                await self._start(record)
             await self.control(self.mappings.settle, uuid, enabled)
 
-    def _start(self, record: MappingRecord) -> None:
+    async def _start(self, record: MappingRecord) -> None:
         document = record.document
-        queue = parse_destination(document["EventSourceArn"])
-        if queue is None:
-            log.warning("mapping %s: cannot read its source %s", record.uuid, document["EventSourceArn"])
-            return
-        mapping = SqsMapping(
-            uuid=record.uuid, queue=queue, function_name=record.function_name,
-            qualifier=document.get("Qualifier") or None, account=record.account, region=record.region,
-            batch_size=int(document["BatchSize"]), window_s=float(document["MaximumBatchingWindowInSeconds"]),
-            report_failures="ReportBatchItemFailures" in (document.get("FunctionResponseTypes") or []),
-            filters=[compile_pattern(orjson.loads(f["Pattern"]))
-                     for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
-        )
-        concurrency = (document.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_POLLERS
-        running = _Running(asyncio.Event())
         self._status.setdefault(record.uuid, {"LastProcessingResult": "No records processed"})
 
         def report(result: str) -> None:
             self._status[record.uuid] = {"LastProcessingResult": result}
 
+        running = _Running(asyncio.Event())
         self._functions[record.uuid] = (record.account, record.region, record.function_name)
+        qualifier = document.get("Qualifier") or None
+        if ":mq:" in document["EventSourceArn"]:
+            mapping = await self._rabbit_mapping(record)
+            if mapping is None:
+                return
+            running.tasks.append(asyncio.ensure_future(RabbitPoller(mapping, self._invoke, report).run(running.stop)))
+            self._running[record.uuid] = running
+            return
+        queue = parse_destination(document["EventSourceArn"])
+        if queue is None:
+            log.warning("mapping %s: cannot read its source %s", record.uuid, document["EventSourceArn"])
+            return
+        sqs = SqsMapping(
+            uuid=record.uuid, queue=queue, function_name=record.function_name, qualifier=qualifier,
+            account=record.account, region=record.region, batch_size=int(document["BatchSize"]),
+            window_s=float(document["MaximumBatchingWindowInSeconds"]),
+            report_failures="ReportBatchItemFailures" in (document.get("FunctionResponseTypes") or []),
+            filters=[compile_pattern(orjson.loads(f["Pattern"]))
+                     for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
+        )
+        concurrency = (document.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_POLLERS
         for _ in range(min(int(concurrency), MAX_POLLERS)):
-            poller = SqsPoller(mapping, self.aws, self._executor, self._invoke, report)
+            poller = SqsPoller(sqs, self.aws, self._executor, self._invoke, report)
             running.tasks.append(asyncio.ensure_future(poller.run(running.stop)))
         self._running[record.uuid] = running
+
+    async def _rabbit_mapping(self, record: MappingRecord) -> RabbitMapping | None:
+        document = record.document
+        arn = document["EventSourceArn"]
+        base = self.mappings.brokers.get(arn.split(":")[6] if len(arn.split(":")) > 6 else "")
+        if base is None:
+            self._status[record.uuid] = {"LastProcessingResult": "PROBLEM: the broker is not known to this server"}
+            return None
+        access = {c["Type"]: c["URI"] for c in document.get("SourceAccessConfigurations") or []}
+        username = password = None
+        secret = access.get("BASIC_AUTH")
+        if secret and self.aws.endpoint_url:
+            try:
+                username, password = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._credentials, secret)
+            except Exception as e:
+                log.warning("mapping %s: the secret %s could not be read (%s); the broker URL's user is used",
+                            record.uuid, secret, e)
+        virtual_host = access.get("VIRTUAL_HOST") or "/"
+        return RabbitMapping(
+            uuid=record.uuid, broker_arn=arn, url=broker_url(base, username, password, virtual_host),
+            queue=document["Queues"][0], virtual_host=virtual_host, function_name=record.function_name,
+            qualifier=document.get("Qualifier") or None, account=record.account, region=record.region,
+            batch_size=int(document["BatchSize"]),
+            window_s=float(document["MaximumBatchingWindowInSeconds"]) or MQ_DEFAULT_WINDOW_S,
+        )
+
+    def _credentials(self, secret_arn: str) -> tuple[str | None, str | None]:
+        """The user and password of a BASIC_AUTH secret, as Lambda reads it: JSON username/password."""
+        region = secret_arn.split(":")[3] if secret_arn.count(":") >= 3 else "us-east-1"
+        value = self.aws.client("secretsmanager", region).get_secret_value(SecretId=secret_arn)["SecretString"]
+        document = orjson.loads(value)
+        return document.get("username"), document.get("password")
 
     async def _stop(self, uuid: str) -> None:
         running = self._running.pop(uuid, None)
