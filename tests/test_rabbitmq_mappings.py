@@ -143,3 +143,55 @@ def test_mq_mappings_refuse_what_they_cannot_serve(srv: Server) -> None:
                                    SourceAccessConfigurations=[{"Type": "VIRTUAL_HOST", "URI": "/"}])
     assert "FunctionResponseTypes" in refused(EventSourceArn=BROKER_ARN, Queues=["q"], SourceAccessConfigurations=auth,
                                               FunctionResponseTypes=["ReportBatchItemFailures"])
+
+
+COUNTER = 'import base64, time\ndef handler(event, context):\n    time.sleep(0.03)\n' \
+          '    for ms in event["rmqMessagesByQueue"].values():\n' \
+          '        print("GOT " + " ".join(base64.b64decode(m["data"]).decode() for m in ms))\n'
+
+
+def test_kill_9_three_times_while_messages_flow_loses_none(tmp_path: Any, moto_url: str, aws: Aws,
+                                                           rabbit: str) -> None:
+    """2,000 messages while the server is killed -9 three times: each was processed (acknowledged
+    only after its function succeeded, so what a kill interrupted came back); duplicates counted."""
+    import os
+    import signal
+    import time
+
+    total = 2000
+    queue = unique("flow")
+    publish(rabbit, queue, [f"m{i}" for i in range(total)])
+    data = tmp_path / "data"
+    extra = ("--aws-endpoint-url", moto_url, "--mq-broker", f"local={rabbit}")
+    server = Server(data, *extra).start()
+    try:
+        lam = server.client()
+        name = create_function(lam, COUNTER, Timeout=30)
+        lam.create_event_source_mapping(EventSourceArn=BROKER_ARN, FunctionName=name, Queues=[queue], BatchSize=10,
+                                        SourceAccessConfigurations=[{"Type": "BASIC_AUTH", "URI": secret(aws)}])
+        def seen() -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for stream in stored_log(server, lam, name).values():
+                for line in stream:
+                    if line.startswith("GOT "):
+                        for body in line[4:].split():
+                            counts[body] = counts.get(body, 0) + 1
+            return counts
+
+        progress = []
+        for _ in range(3):
+            time.sleep(1.5)
+            assert server.proc is not None
+            os.kill(server.proc.pid, signal.SIGKILL)
+            server.proc.wait(10)
+            server = Server(data, *extra, port=server.port).start()
+            lam = server.client()
+            progress.append(len(seen()))
+        assert progress[0] < total, progress  # the kills came while messages were flowing
+        assert wait_for(lambda: len(seen()) == total, timeout=120, interval=1), f"{total - len(seen())} missing"
+        counts = seen()
+        print(json.dumps({"messages": total, "processed": len(counts), "processed_at_each_kill": progress,
+                          "duplicates": sum(c - 1 for c in counts.values()), "kills": 3}))
+        assert wait_for(lambda: queue_depth(rabbit, queue) == 0, timeout=30)
+    finally:
+        server.stop()
