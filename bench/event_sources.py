@@ -181,7 +181,8 @@ def sqs_throughput(server: BenchServer, lam: Any, sqs: Any, count: int) -> dict[
     while True:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        if (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0"):
+        waiting = attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]
+        if waiting == ("0", "0"):
             break
         time.sleep(0.05)
     mapped = count / (time.perf_counter() - started)
