@@ -118,6 +118,13 @@ class SqsPoller:
         self.executor = executor
         self.invoke = invoke
         self.report = report  # LastProcessingResult
+        self._url: str | None = None
+
+    async def _queue_url(self) -> str:
+        """The queue's URL, asked of the endpoint once per poller (GetQueueUrl)."""
+        if self._url is None:
+            self._url = await self._call(self.aws.queue_url, target=self.mapping.queue)
+        return self._url
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -139,7 +146,7 @@ class SqsPoller:
     async def _collect(self, stop: asyncio.Event) -> list[dict[str, Any]]:
         mapping = self.mapping
         client = self.aws.client("sqs", mapping.queue.region)
-        url = await self._call(self.aws.queue_url, target=mapping.queue)
+        url = await self._queue_url()
         batch: list[dict[str, Any]] = []
         deadline = time.monotonic() + mapping.window_s
         while len(batch) < mapping.batch_size:
@@ -188,7 +195,7 @@ class SqsPoller:
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
         client = self.aws.client("sqs", self.mapping.queue.region)
-        url = await self._call(self.aws.queue_url, target=self.mapping.queue)
+        url = await self._queue_url()
         for start in range(0, len(messages), RECEIVE_MAX):
             chunk = messages[start:start + RECEIVE_MAX]
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
