@@ -14,7 +14,10 @@ from the host itself, in this process, give the ratio that isolation costs.
 - HTTP round trip (a new connection each) from a function to the test host, against the host;
 - a 100 MB download into /tmp, against the host writing it to a file on the same disk;
 - memory of idle environments with their network and /tmp (PSS of their processes, and what
-  their cgroups are charged).
+  their cgroups are charged);
+- under `--isolation userns` (user-mode networking through slirp4netns, what a server without
+  root gives): cold starts with the network on and with `--egress none`, an HTTP round trip
+  and the 100 MB download (`--no-user-mode` skips it).
 """
 
 from __future__ import annotations
@@ -147,7 +150,26 @@ class _HostService:
             conn.close()
 
 
-def run(cold: int, samples: int, idle: int) -> dict[str, Any]:
+def _user_mode(cold: int, samples: int) -> dict[str, Any]:
+    """User-mode networking: the same server as root, with `--isolation userns`."""
+    result: dict[str, Any] = {"cold_start_ms": {
+        "userns, network on": _cold_starts(cold, "--isolation", "userns"),
+        "userns, --egress none": _cold_starts(cold, "--isolation", "userns", "--egress", "none"),
+    }}
+    server = BenchServer("--isolation", "userns")
+    try:
+        lam = server.client()
+        probe = _create(lam, "probe", MemorySize=1024)
+        _invoke(lam, probe)
+        result["http_round_trip_ms"] = _stats(_invoke(lam, probe, {"http": [URL, samples]}))
+        down = _invoke(lam, probe, {"download": BIG_URL})
+        result["download_100mb_mb_per_s"] = down["mb"] / down["seconds"]
+    finally:
+        server.close()
+    return result
+
+
+def run(cold: int, samples: int, idle: int, user_mode: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {"runtime": RUNTIME, "samples": samples}
     with nethosts.internet():
         result["cold_start_ms"] = {
@@ -195,6 +217,8 @@ def run(cold: int, samples: int, idle: int) -> dict[str, Any]:
         finally:
             server.close()
             service.sock.close()
+        if user_mode:
+            result["user_mode"] = _user_mode(cold, samples)
     return result
 
 
@@ -207,8 +231,9 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=30, help="cold starts per configuration")
     parser.add_argument("--samples", type=int, default=200, help="connects and HTTP round trips")
     parser.add_argument("--idle", type=int, default=50, help="idle environments to measure memory on")
+    parser.add_argument("--no-user-mode", action="store_true", help="skip the user-mode networking figures")
     args = parser.parse_args()
-    result = run(args.cold, args.samples, args.idle)
+    result = run(args.cold, args.samples, args.idle, user_mode=not args.no_user_mode)
     path = write_result("network", result)
     print(f"runtime: {result['runtime']}")
     print(f"{'workload':<52}{'p50':>10}{'p99':>10}")
@@ -224,6 +249,13 @@ def main() -> None:
     m = result["idle_environments"]
     print(f"{m['count']} idle 128 MB environments: {m['pss_mb_each']:.2f} MB PSS each "
           f"({m['charged_mb_each']:.2f} MB charged to each cgroup); {m['fit_in_24_gb']} fit in 24 GB")
+    if "user_mode" in result:
+        u = result["user_mode"]
+        for label, s in u["cold_start_ms"].items():
+            print(f"{'cold start, ' + label + ', ms':<52}{s['p50']:>10.2f}{s['p99']:>10.2f}")
+        s = u["http_round_trip_ms"]
+        print(f"{'HTTP round trip to the test host, userns, ms':<52}{s['p50']:>10.3f}{s['p99']:>10.3f}")
+        print(f"100 MB download into /tmp, userns: {u['download_100mb_mb_per_s']:.0f} MB/s")
     print(f"written to {path}")
 
 

@@ -47,15 +47,18 @@ class Server:
         env: dict[str, str] | None = None,
         user: str | None = None,
         python: str | None = None,
+        wrapper: list[str] | None = None,
     ):
         """`user`: run the server as that (unprivileged) user; its data dir must be writable by it.
-        `python`: the interpreter to run it with (default: the one running the tests)."""
+        `python`: the interpreter to run it with (default: the one running the tests).
+        `wrapper`: a command prefix the server runs under (before `user`'s)."""
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.extra = list(extra)
         self.env = env
         self.user = user
         self.python = python or sys.executable
+        self.wrapper = wrapper or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / f"server-{self.data_dir.name}-{self.port}.log"
 
@@ -64,7 +67,7 @@ class Server:
                "--data-dir", str(self.data_dir), *self.extra]
         if self.user is not None:
             cmd = [*as_user(self.user), *cmd]
-        return cmd
+        return [*self.wrapper, *cmd]
 
     @property
     def pid(self) -> int:

@@ -7,7 +7,9 @@ environments of a changed function are retired.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import ipaddress
 import logging
 import os
 import secrets
@@ -28,6 +30,7 @@ from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
 from lambdastack.invoke.snapstart_activation import SnapStartActivation
 from lambdastack.invoke.specs import parse_spec_key
+from lambdastack.network.environment_network import EnvironmentNetwork
 from lambdastack.network.host import (
     HOST_PLACEHOLDER,
     HostNetwork,
@@ -35,6 +38,7 @@ from lambdastack.network.host import (
     NetworkUnavailable,
     functions_view,
 )
+from lambdastack.network.user_mode import UserModeNetwork
 from lambdastack.observe.logs import LogStore
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.sandbox import cgroups, detect, seccomp
@@ -71,7 +75,11 @@ class Engine:
         # own choice of where functions' SDK calls go: its port is opened to them as well.
         self.functions_aws_endpoint, aws_port = functions_view(settings.aws_endpoint_url)
         ports = settings.allow_host_ports + ((aws_port,) if aws_port else ())
-        self.network = HostNetwork(NetworkSettings(settings.egress, ports, settings.resolv_conf))
+        network_settings = NetworkSettings(settings.egress, ports, settings.resolv_conf)
+        self.network: EnvironmentNetwork = (
+            UserModeNetwork(network_settings, api_port=_loopback_port(settings.host, settings.port))
+            if self.isolation == "userns" else HostNetwork(network_settings)
+        )
         self.network_problem: str | None = None
         self.credentials = CredentialMinter.from_data_dir(settings.data_dir)
         self.tmp_disks: TmpDisks | None = None
@@ -134,15 +142,15 @@ class Engine:
         }
         credentials["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorization
         endpoints: dict[str, str] = {}
-        lambda_url = self.network.endpoint_url() if self.isolation == "namespaces" else None
+        lambda_url = self.network.endpoint_url() if self.isolation != "process" else None
         if self.isolation == "process":
             lambda_url = self.settings.base_url  # functions share the host's network
         if lambda_url:
             endpoints["AWS_ENDPOINT_URL_LAMBDA"] = lambda_url
         if self.settings.aws_endpoint_url:
             endpoints["AWS_ENDPOINT_URL"] = self.settings.aws_endpoint_url
-            if self.functions_aws_endpoint and self.network.plan is not None:
-                gateway = self.network.plan.gateway  # not the alias: an image's own /etc/hosts lacks it
+            gateway = self.network.gateway  # not the alias: an image's own /etc/hosts lacks it
+            if self.functions_aws_endpoint and gateway is not None:
                 endpoints["AWS_ENDPOINT_URL"] = self.functions_aws_endpoint.replace(HOST_PLACEHOLDER, gateway)
         return PlatformEnvironment(credentials, endpoints, dict(document, authorization=authorization))
 
@@ -196,9 +204,9 @@ class Engine:
             swept = await asyncio.to_thread(self.cgroups.sweep)
             if swept:
                 log.info("removed %d environment cgroups left by servers that are gone", swept)
-        if self.isolation == "namespaces":
+        if self.isolation != "process":
             try:
-                await asyncio.to_thread(self.network.start)
+                await self.network.open()
             except NetworkUnavailable as e:
                 self.network_problem = str(e)
                 log.warning("FUNCTIONS HAVE NO NETWORK (loopback only): %s", e)
@@ -216,7 +224,7 @@ class Engine:
         await self.worker.stop()
         if self.tmp_disks is not None:
             self.tmp_disks.close()
-        await asyncio.to_thread(self.network.stop)
+        await self.network.close()
         await self.queue.close()
         self.event_invoke_configs.close()
         self.logs.close()
@@ -240,6 +248,17 @@ class Engine:
         if self.network_problem:
             status["problem"] = self.network_problem
         return status
+
+
+def _loopback_port(host: str, port: int) -> int | None:
+    """The server's port if it answers on the host's loopback (where a user-mode network's
+    gateway leads), else None."""
+    if host in ("", "0.0.0.0", "::", "localhost"):
+        return port
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return port
+    return None
 
 
 def _reserved_of(store: Store) -> Callable[[str, str, str], int | None]:

@@ -13,6 +13,7 @@ record whose process is gone marks leftovers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import ipaddress
@@ -83,6 +84,10 @@ class HostNetwork:
     def enabled(self) -> bool:
         return self.plan is not None
 
+    @property
+    def gateway(self) -> str | None:
+        return self.plan.gateway if self.plan is not None else None
+
     def describe(self) -> dict[str, object]:
         if self.plan is None:
             return {"egress": "none"}
@@ -136,6 +141,12 @@ class HostNetwork:
         log.info("network: environments on %s behind %s (egress %s, host ports %s, DNS via %s)", subnet, bridge,
                  self.plan.egress, list(self.plan.host_ports) or "none", self.plan.resolver or "none")
 
+    async def open(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.stop)
+
     def stop(self) -> None:
         if self.endpoint is not None:
             self.endpoint.close()
@@ -156,6 +167,9 @@ class HostNetwork:
         self._next_veth += 1
         return {"bridge_index": self.bridge_index, "host_if": f"{self.plan.veth_prefix}{self._next_veth:x}",
                 "address": address, "gateway": self.plan.gateway}
+
+    async def attach(self, env_id: str, pid: int) -> None:
+        """Nothing to do: the jailer plugged the environment in itself (see `lease`)."""
 
     def release(self, env_id: str) -> None:
         address = self._leases.pop(env_id, None)

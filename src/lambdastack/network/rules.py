@@ -125,3 +125,58 @@ def teardown(tag: str) -> str:
     """The `nft -f` text that removes a server's tables (present or not)."""
     table = f"lambdastack_{tag}"
     return f"table inet {table}\ndelete table inet {table}\ntable bridge {table}\ndelete table bridge {table}\n"
+
+
+# ---------------------------------------------------------------------- user-mode networking
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    """The rules an environment under user-mode networking carries in its own namespace.
+
+    There the environment's traffic leaves through a user-mode stack (slirp4netns) whose
+    sockets are the host's own: what it may reach is decided before a packet leaves the
+    environment. `gateway` is the host's loopback as the environment sees it; `dns` the
+    address its resolv.conf names, whose queries go to the server's DNS relay on the gateway.
+    """
+
+    gateway: str
+    dns: str
+    egress: str  # public | private
+    host_addresses: tuple[str, ...]  # every address of the host's own: never reached
+    gateway_ports: tuple[int, ...]  # TCP ports open at the gateway: the API, allowed host ports, the relay
+    relay_port: int | None
+
+
+def environment_ruleset(plan: EnvironmentPlan) -> str:
+    """The `nft -f` text loaded into one environment's network namespace (its output hook)."""
+    blocked = ALWAYS_BLOCKED + (() if plan.egress == "private" else PRIVATE) + plan.host_addresses
+    accept: list[str] = []
+    dnat: list[str] = []
+    if plan.gateway_ports:
+        accept.append(f"ip daddr {plan.gateway} tcp dport {{ {', '.join(str(p) for p in plan.gateway_ports)} }} accept")
+    if plan.relay_port:
+        accept.append(f"ip daddr {plan.gateway} udp dport {plan.relay_port} accept")
+        dnat = [f"ip daddr {plan.dns} {proto} dport 53 dnat ip to {plan.gateway}:{plan.relay_port}"
+                for proto in ("udp", "tcp")]
+    return f"""
+table inet lambdastack {{
+  set blocked {{
+    type ipv4_addr
+    flags interval
+    auto-merge
+    elements = {{ {", ".join(blocked)} }}
+  }}
+  chain dns {{
+    type nat hook output priority -100; policy accept;
+    {_lines(dnat)}
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    oifname "lo" accept
+    {_lines(accept)}
+    meta nfproto ipv6 reject with icmpx type admin-prohibited
+    {_refuse("ip daddr @blocked ")}
+  }}
+}}
+"""

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lambdastack import errors
-from lambdastack.network.host import HostNetwork, NetworkUnavailable
+from lambdastack.network.environment_network import EnvironmentNetwork
+from lambdastack.network.host import NetworkUnavailable
 from lambdastack.runtime import protocol
 from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
@@ -106,15 +107,16 @@ class WorkerConfig:
 
 class Worker:
     def __init__(
-        self, config: WorkerConfig, cgroups: Driver | None, log_sink: LogSink, network: HostNetwork | None = None,
-        platform_variables: PlatformVariables | None = None, tmp_disks: TmpDisks | None = None,
+        self, config: WorkerConfig, cgroups: Driver | None, log_sink: LogSink,
+        network: EnvironmentNetwork | None = None, platform_variables: PlatformVariables | None = None,
+        tmp_disks: TmpDisks | None = None,
     ) -> None:
         self.config = config
         self.cgroups = cgroups
         self.log_sink = log_sink
         # Environments' network (None, or not enabled: loopback only), the variables the
         # platform gives each function (credentials, endpoints) and disk-backed /tmp (None: tmpfs).
-        self.network = network if network is not None and config.isolation == "namespaces" else None
+        self.network = network if network is not None and config.isolation in ("namespaces", "userns") else None
         self.platform_variables = platform_variables
         self.tmp_disks = tmp_disks if config.isolation == "namespaces" else None
         self.pools: dict[str, Pool] = {}
@@ -413,6 +415,16 @@ class Worker:
             os.close(log_w)
             for fd in opened:
                 os.close(fd)
+        if self.network is not None and not cgroups_by_fd:
+            try:
+                await self.network.attach(env_id, zygote.host_pid(env.pid))
+            except (NetworkUnavailable, ProcessLookupError) as e:
+                ours.close()
+                if runtime_pair is not None:
+                    runtime_pair[0].close()
+                os.close(log_r)
+                env.kill("could not be created")
+                raise EnvironmentStartError(f"could not connect an environment to the network: {e}")
         env.attach_log(log_r)
         if runtime_pair is not None:
             runtime_pair[0].setblocking(False)

@@ -134,6 +134,18 @@ class ZygoteClient:
             except OSError:
                 pass
 
+    def host_pid(self, pid: int) -> int:
+        """The host's number for environment `pid`, as the zygote numbered it. Under user
+        namespaces the zygote lives in a PID namespace of its own, a child of the process
+        started here, and numbers its environments there (the second field of their NSpid)."""
+        if self.config.get("mode") != "userns" or self.proc is None:
+            return pid
+        for zygote in _children(self.proc.pid):
+            for child in _children(zygote):
+                if _namespace_pids(child)[1:2] == [pid]:
+                    return child
+        raise ProcessLookupError(f"no environment {pid} under the {self.name} zygote")
+
     def close(self) -> None:
         if self.sock is not None:
             if self._loop is not None:
@@ -147,3 +159,21 @@ class ZygoteClient:
             except subprocess.TimeoutExpired:
                 log.warning("zygote %s did not exit", self.name)
         self._fail(ZygoteError(f"the {self.name} zygote was closed"))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _namespace_pids(pid: int) -> list[int]:
+    """A process's PID in its PID namespace and each one above (the NSpid line, host first)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return [int(n) for n in line.split()[1:]]
+    except OSError:
+        pass
+    return []
