@@ -1,12 +1,14 @@
 """What HTTP in front of a function costs: warm round trips and throughput through a Function
 URL and through an HTTP API route, beside serverless-offline's `httpApi` events in the same run.
 
-    python -m bench.http_fronts [--requests 3000] [--clients 8] [--seconds 5] [--no-peers] [--apps trivial,fastapi]
+    python -m bench.http_fronts [--requests 3000] [--clients 8] [--seconds 5] [--no-peers]
+        [--apps trivial,fastapi,fastapi-sync]
 
-Two apps, each at 1,769 MB (one vCPU): a trivial Python handler (`{"statusCode": 200, "body":
-"ok"}`) and a FastAPI app through Mangum (GET /web answers `{"ok": true}`), its packages
-packed into the function. Each is behind an AuthType NONE URL and behind an HTTP API's
-`ANY /{proxy+}` route (payload 2.0). Round trips are sequential GETs on one keep-alive
+Three apps, each at 1,769 MB (one vCPU): a trivial Python handler (`{"statusCode": 200, "body":
+"ok"}`), and a FastAPI app through Mangum (GET /web answers `{"ok": true}`), its packages
+packed into the function, with an `async def` path operation as in FastAPI's first example
+(`fastapi`) and with a plain `def` (`fastapi-sync`). Each is behind an AuthType NONE URL and
+behind an HTTP API's `ANY /{proxy+}` route (payload 2.0). Round trips are sequential GETs on one keep-alive
 connection (http.client, Host header); throughput is `wrk` with 8 connections. The trivial
 handler through Invoke is measured in the same run, so the ratio is what the HTTP layer adds.
 serverless-offline (installed into bench/.peers on first use) serves the same apps behind an
@@ -30,6 +32,7 @@ from bench.common import BenchServer, Invoker, distribution_files, percentile, w
 
 RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 HANDLER = 'def handler(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
+# FastAPI's own first example (an `async def` path operation), through Mangum.
 FASTAPI_APP = """
 from fastapi import FastAPI
 from mangum import Mangum
@@ -38,13 +41,17 @@ app = FastAPI()
 
 
 @app.get("/web")
-def web():
+async def web():
     return {"ok": True}
 
 
 handler = Mangum(app, lifespan="off")
 """
-APPS = {"trivial": (HANDLER, ()), "fastapi": (FASTAPI_APP, ("fastapi", "mangum"))}
+# The same with a plain `def`: FastAPI runs it in a worker thread, which Mangum's event loop
+# of each request makes anew (about 0.4 ms of the function's own CPU more per request).
+FASTAPI_SYNC_APP = FASTAPI_APP.replace("async def web", "def web")
+APPS = {"trivial": (HANDLER, ()), "fastapi": (FASTAPI_APP, ("fastapi", "mangum")),
+        "fastapi-sync": (FASTAPI_SYNC_APP, ("fastapi", "mangum"))}
 WRK_SCRIPT = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
