@@ -72,6 +72,14 @@ def test_a_url_answers_only_once_the_policy_allows_it(lam: Any, server: Server) 
     # An AWS_IAM URL needs a SigV4 signature, whatever the policy says.
     lam.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
     assert call(server, url).status_code == 403
+    # Back to NONE it answers again; deleted, its host names no URL.
+    lam.update_function_url_config(FunctionName=name, AuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+    assert call(server, url).status_code == 201
+    lam.delete_function_url_config(FunctionName=name)
+    gone = call(server, url)
+    assert (gone.status_code, gone.text) == (403, '{"Message":null}')
 
 
 def test_unknown_url(server: Server) -> None:

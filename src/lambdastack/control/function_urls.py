@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import string
+import threading
 from typing import Any
 
 from lambdastack import errors
@@ -44,6 +45,13 @@ class FunctionUrlService:
         self.deps = deps
         self.urls = urls
         self.naming = naming
+        # What `by_url_id` read (URLs that exist), until the URL or its function changes: it is
+        # read on every request to a URL.
+        self._by_id: dict[str, FunctionUrlRecord] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        deps.events.on_function_changed(self._forget)
+        deps.events.on_function_deleted(self._forget)
 
     def create(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
         self._require_target(ref)
@@ -76,12 +84,19 @@ class FunctionUrlService:
         if "Cors" in params:
             record.cors = params["Cors"]
         record.modified = _now()
-        self.urls.update(record)
+        try:
+            self.urls.update(record)
+        finally:
+            self._forget(ref.account, ref.region, ref.name)
         return render(record, self.naming)
 
     def delete(self, ref: FunctionRef) -> None:
         self._require_target(ref)
-        if not self.urls.delete(ref.account, ref.region, ref.name, ref.qualifier or ""):
+        try:
+            deleted = self.urls.delete(ref.account, ref.region, ref.name, ref.qualifier or "")
+        finally:
+            self._forget(ref.account, ref.region, ref.name)
+        if not deleted:
             raise _no_url()
 
     def list(self, ref: FunctionRef, marker: str | None, max_items: int | None) -> dict[str, Any]:
@@ -95,8 +110,25 @@ class FunctionUrlService:
         return out
 
     def by_url_id(self, url_id: str) -> FunctionUrlRecord | None:
-        """The URL a request's Host names (None: no such URL)."""
-        return self.urls.by_url_id(url_id)
+        """The URL a request's Host names (None: no such URL). Callers must not change it."""
+        cached = self._by_id.get(url_id)
+        if cached is not None:
+            return cached
+        with self._lock:
+            generation = self._generation
+        record = self.urls.by_url_id(url_id)
+        if record is not None:
+            with self._lock:
+                if generation == self._generation:  # nothing changed while it was read
+                    self._by_id[url_id] = record
+        return record
+
+    def _forget(self, account: str, region: str, name: str) -> None:
+        with self._lock:
+            self._generation += 1
+            for url_id in [k for k, r in self._by_id.items() if (r.account, r.region, r.function_name) ==
+                           (account, region, name)]:
+                del self._by_id[url_id]
 
     # ------------------------------------------------------------------ helpers
 
