@@ -1,6 +1,7 @@
 """Event source mappings from SQS queues on a real SQS-compatible server (moto), through the
 Lambda API: Lambda's shapes, states and errors; batches delivered as `aws:sqs` records;
-messages deleted only after success; partial batch failures; the queue's redrive policy."""
+messages deleted only after success; partial batch failures; the queue's redrive policy; FIFO
+queues in order within each message group."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from helpers import Server, create_function, unique, wait_for
+from helpers import Server, create_function, stored_log, unique, wait_for
 from moto_helpers import Aws
 
 RECORDER = '''
@@ -272,3 +273,44 @@ def test_an_upload_runs_the_function_through_s3_notifications_to_sqs(lam: Any, a
     [got] = bodies(aws, results, 1)
     assert got == {"event": "ObjectCreated:Put", "bucket": bucket, "key": "photos/cat.png", "size": 104}
     lam.delete_event_source_mapping(UUID=uuid)
+
+
+ORDER_RECORDER = '''
+import json, time
+
+
+def handler(event, context):
+    time.sleep(0.05)  # long enough for the other pollers to ask for more of the same group meanwhile
+    first = event["Records"][0]["attributes"]
+    print("GOT " + json.dumps({"at": time.time_ns(), "bodies": [r["body"] for r in event["Records"]],
+                               "group": first.get("MessageGroupId"), "dedup": first.get("MessageDeduplicationId")}))
+'''
+
+
+def test_a_fifo_queue_is_processed_in_order_within_each_message_group(lam: Any, aws: Aws, srv: Server) -> None:
+    url = aws.sqs.create_queue(QueueName=unique("ordered") + ".fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "30"})["QueueUrl"]
+    arn = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    groups, per_group = ("a", "b", "c", "d", "e", "f"), 12
+    for n in range(per_group):
+        aws.sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": g, "MessageBody": f"{g}:{n}", "MessageGroupId": g} for g in groups])
+    name = create_function(lam, ORDER_RECORDER, Timeout=30)
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=4,
+                                    ScalingConfig={"MaximumConcurrency": 8})
+
+    def batches() -> list[dict[str, Any]]:
+        found = [json.loads(line[4:]) for stream in stored_log(srv, lam, name).values() for line in stream
+                 if line.startswith("GOT ")]
+        return sorted(found, key=lambda b: b["at"])
+
+    assert wait_for(lambda: sum(len(b["bodies"]) for b in batches()) >= per_group * len(groups), timeout=60)
+    seen: dict[str, list[int]] = {g: [] for g in groups}
+    for batch in batches():
+        # FIFO attributes reach the function (moto gives no SequenceNumber, which SQS adds)
+        assert batch["group"] in groups and batch["dedup"], batch
+        for body in batch["bodies"]:
+            group, n = body.split(":")
+            seen[group].append(int(n))
+    assert seen == {g: list(range(per_group)) for g in groups}, batches()  # each once, in the order sent
+    assert wait_for(lambda: counts(aws, url) == (0, 0), timeout=20)

@@ -12,12 +12,21 @@ As Lambda does it:
   keeps just those messages; an answer naming an id that is not in the batch fails the batch.
 Receives long-poll for at most a second, so a disabled mapping stops within a second; what
 was received is still delivered first.
+
+A FIFO queue keeps a message group's order by handing out none of the group's messages while
+some are in flight. The pollers of a FIFO mapping take turns to receive, so that order holds
+also with servers that check that without a lock across concurrent receives (moto does); the
+batches themselves still run concurrently, one per message group at most. While some of the
+mapping's batches are in flight, a turn does not long-poll (what frees a group is our own
+delete, which a long poll may not see until it ends): it receives what is there, and an
+empty turn waits FIFO_RETRY_S outside the turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +45,7 @@ log = logging.getLogger("lambdastack.events.sqs")
 RECEIVE_MAX = 10  # what one ReceiveMessage may return
 POLL_WAIT_S = 1  # long polling, short enough to stop within a second
 BACKOFF_S = 1.0
+FIFO_RETRY_S = 0.05
 Invoke = Callable[[str, str | None, str, str, bytes], Awaitable[dict[str, Any]]]
 
 
@@ -51,6 +61,13 @@ class SqsMapping:
     window_s: float
     report_failures: bool
     filters: list[Callable[[Any], bool]] = field(default_factory=list)
+    # Shared by the mapping's pollers: for a FIFO queue, one receive at a time (see above).
+    receiving: asyncio.Lock | None = None
+    in_flight: int = 0  # batches received and not yet settled, across the mapping's pollers
+
+    def __post_init__(self) -> None:
+        if self.receiving is None and self.queue.resource.endswith(".fifo"):
+            self.receiving = asyncio.Lock()
 
     def wanted(self, record: dict[str, Any]) -> bool:
         if not self.filters:
@@ -131,7 +148,11 @@ class SqsPoller:
             try:
                 batch = await self._collect(stop)
                 if batch:
-                    await self._deliver(batch)
+                    self.mapping.in_flight += 1
+                    try:
+                        await self._deliver(batch)
+                    finally:
+                        self.mapping.in_flight -= 1
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -153,9 +174,7 @@ class SqsPoller:
             left = deadline - time.monotonic()
             wait = POLL_WAIT_S if not batch else max(0, min(POLL_WAIT_S, int(left)))
             wanted = min(RECEIVE_MAX, mapping.batch_size - len(batch))
-            response = await self._call(client.receive_message, QueueUrl=url, MaxNumberOfMessages=wanted,
-                                        WaitTimeSeconds=wait, AttributeNames=["All"], MessageAttributeNames=["All"])
-            batch += response.get("Messages", [])
+            batch += await self._receive(client, url, wanted, wait)
             if batch and (mapping.window_s <= 0 or time.monotonic() >= deadline):
                 break
             if not batch and stop.is_set():
@@ -163,6 +182,21 @@ class SqsPoller:
             if not batch:
                 deadline = time.monotonic() + mapping.window_s  # the window opens with the first message
         return batch
+
+    async def _receive(self, client: Any, url: str, wanted: int, wait: int) -> list[dict[str, Any]]:
+        receive = functools.partial(self._call, client.receive_message, QueueUrl=url, MaxNumberOfMessages=wanted,
+                                    AttributeNames=["All"], MessageAttributeNames=["All"])
+        turn = self.mapping.receiving
+        if turn is None:
+            response = await receive(WaitTimeSeconds=wait)
+            return list(response.get("Messages", []))
+        async with turn:
+            busy = self.mapping.in_flight > 0
+            response = await receive(WaitTimeSeconds=0 if busy else wait)
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        if busy and not messages:
+            await asyncio.sleep(FIFO_RETRY_S)
+        return messages
 
     async def _deliver(self, received: list[dict[str, Any]]) -> None:
         mapping = self.mapping
