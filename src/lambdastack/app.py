@@ -60,6 +60,7 @@ from lambdastack.store.function_urls import SqliteFunctionUrlStore
 from lambdastack.store.http_apis import SqliteHttpApiStore
 from lambdastack.store.rules import SqliteRuleStore
 from lambdastack.store.sqlite import SqliteStore
+from lambdastack.store.stream_checkpoints import SqliteCheckpointStore
 
 IMAGES_NEED_NAMESPACES = (
     "Container images need namespace isolation; this server runs functions as plain processes (--isolation process)."
@@ -142,7 +143,8 @@ def build_app(settings: Settings) -> FrontDoor:
     mappings = EventSourceMappingService(deps, SqliteMappingStore(settings.data_dir / "lambdastack.db"),
                                          dict(settings.mq_brokers))
     operations.update(mapping_operations.handlers(mappings, ControlRunner(control_thread)))
-    mapping_runner = MappingRunner(mappings, engine.service, settings.aws_endpoint_url, ControlRunner(control_thread))
+    mapping_runner = MappingRunner(mappings, engine.service, settings.aws_endpoint_url, ControlRunner(control_thread),
+                                   SqliteCheckpointStore(settings.data_dir / "lambdastack.db"))
     policies = PolicyService(deps, SqlitePolicyStore(settings.data_dir / "lambdastack.db"))
     operations.update(policy_operations.handlers(policies, ControlRunner(control_thread)))
     api = LambdaApi(

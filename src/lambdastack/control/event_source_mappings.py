@@ -1,10 +1,10 @@
 """Event source mappings: Create/Get/Update/Delete/ListEventSourceMapping(s).
 
-Sources served: Amazon SQS queues (on the endpoint `serve --aws-endpoint-url` names) and
-RabbitMQ queues (an Amazon MQ broker ARN whose broker name the server maps to a broker URL:
-`serve --mq-broker NAME=amqp://host:port`). Other sources (Kinesis, DynamoDB Streams, Kafka,
-DocumentDB, ActiveMQ) and the settings that only they take are refused with
-InvalidParameterValueException. FilterCriteria (at most
+Sources served: Amazon SQS queues, Kinesis streams and DynamoDB streams (on the endpoint
+`serve --aws-endpoint-url` names), and RabbitMQ queues (an Amazon MQ broker ARN whose broker
+name the server maps to a broker URL: `serve --mq-broker NAME=amqp://host:port`). Other
+sources (Kafka, DocumentDB, ActiveMQ) and settings that a source does not take are refused
+with InvalidParameterValueException. FilterCriteria (at most
 five patterns, EventBridge syntax: lambdastack.patterns) are checked here and applied by the
 pollers.
 
@@ -26,6 +26,13 @@ from lambdastack import errors
 from lambdastack.control import pagination
 from lambdastack.control.common import Deps, function_not_found, require_function, resolve
 from lambdastack.control.names import FunctionRef, function_arn, parse_function_name
+from lambdastack.control.stream_settings import (
+    STREAM_DEFAULT_BATCH,
+    STREAM_SETTINGS,
+    parse_stream_arn,
+    stream_document,
+    update_stream,
+)
 from lambdastack.patterns import InvalidPattern, compile_pattern
 from lambdastack.store.event_source_mappings import FunctionGone, MappingRecord, MappingStore
 
@@ -40,7 +47,21 @@ _SQS_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "Maxi
                  "ScalingConfig", "FunctionResponseTypes", "Tags", "UUID", "MetricsConfig", "LoggingConfig",
                  "FilterCriteria"}
 MAX_FILTERS = 5
+STREAMS = ("kinesis", "dynamodb")
+_SETTINGS = {"sqs": _SQS_SETTINGS, "mq": _MQ_SETTINGS, "kinesis": STREAM_SETTINGS, "dynamodb": STREAM_SETTINGS}
+_DEFAULT_BATCH = {"sqs": SQS_DEFAULT_BATCH, "mq": MQ_DEFAULT_BATCH, "kinesis": STREAM_DEFAULT_BATCH,
+                  "dynamodb": STREAM_DEFAULT_BATCH}
 _LIVE = ("LastProcessingResult",)
+_HIDDEN = ("Qualifier", "Created")  # kept with a mapping, not shown: its qualifier, when it was made
+
+
+_LABELS = {"sqs": "SQS", "mq": "MQ", "kinesis": "Kinesis", "dynamodb": "DynamoDB Streams"}
+
+
+def _kind(source: str) -> str:
+    """sqs, mq, kinesis, dynamodb (or another service's name) from an event source ARN."""
+    parts = source.split(":")
+    return parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
 
 
 def mapping_arn(account: str, region: str, uuid: str) -> str:
@@ -61,7 +82,7 @@ def check_filters(criteria: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(record: MappingRecord, live: dict[str, Any] | None = None) -> dict[str, Any]:
-    out = {k: v for k, v in record.document.items() if k != "Qualifier"}
+    out = {k: v for k, v in record.document.items() if k not in _HIDDEN}
     out.update(live or {})
     return out
 
@@ -93,7 +114,7 @@ class EventSourceMappingService:
         for other in self.mappings.all(ref.account, ref.region):
             if (other.document["EventSourceArn"] == source and other.document["FunctionArn"] == qualified
                     and other.document.get("Queues") == params.get("Queues")):
-                label = "SQS arn" if kind == "sqs" else "broker arn"
+                label = {"sqs": "SQS arn", "mq": "broker arn"}.get(kind, "event source arn")
                 raise errors.ResourceConflict(
                     f"An event source mapping with {label} (\" {source} \") and function (\" {ref.name} \") already "
                     f"exists. Please update or delete the existing mapping with UUID {other.uuid}",
@@ -101,11 +122,12 @@ class EventSourceMappingService:
         uuid = str(uuids.uuid4())
         document: dict[str, Any] = {
             "UUID": uuid,
-            "BatchSize": params.get("BatchSize", SQS_DEFAULT_BATCH if kind == "sqs" else MQ_DEFAULT_BATCH),
+            "BatchSize": params.get("BatchSize", _DEFAULT_BATCH[kind]),
             "MaximumBatchingWindowInSeconds": params.get("MaximumBatchingWindowInSeconds", 0),
             "EventSourceArn": source,
             "FunctionArn": qualified,
             "LastModified": time.time(),
+            "Created": time.time(),
             "State": "Creating",
             "StateTransitionReason": "USER_INITIATED",
             "FunctionResponseTypes": list(params.get("FunctionResponseTypes") or []),
@@ -115,6 +137,8 @@ class EventSourceMappingService:
         }
         if params.get("ScalingConfig"):
             document["ScalingConfig"] = params["ScalingConfig"]
+        if kind in STREAMS:
+            document.update(stream_document(kind, params))
         if kind == "mq":
             document["Queues"] = list(params["Queues"])
             document["SourceAccessConfigurations"] = list(params["SourceAccessConfigurations"])
@@ -130,10 +154,14 @@ class EventSourceMappingService:
 
     def update(self, uuid: str, params: dict[str, Any], account: str, region: str) -> dict[str, Any]:
         record = self._record(uuid)
-        unsupported = sorted(set(params) - _SQS_SETTINGS)
+        kind = _kind(record.document["EventSourceArn"])
+        unsupported = sorted(set(params) - _SETTINGS[kind] - {"StartingPosition", "StartingPositionTimestamp"})
         if unsupported:
-            raise errors.InvalidParameterValue(f"Unsupported parameter for SQS event sources: {unsupported[0]}")
+            raise errors.InvalidParameterValue(
+                f"Unsupported parameter for {_LABELS[kind]} event sources: {unsupported[0]}")
         document = dict(record.document)
+        if kind in STREAMS:
+            update_stream(document, params)
         if params.get("FunctionName"):
             ref = parse_function_name(params["FunctionName"], account, region)
             document["FunctionArn"] = self._target(ref)
@@ -210,19 +238,20 @@ class EventSourceMappingService:
     def _check_source(self, source: str, params: dict[str, Any]) -> str:
         """"sqs" or "mq" (RabbitMQ), once the source and the settings suit each other."""
         parts = source.split(":")
-        service = parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
-        if service not in ("sqs", "mq"):
+        service = _kind(source)
+        if service not in _SETTINGS:
             raise errors.InvalidParameterValue(
                 f"lambdastack does not support event source mappings for {service or source} yet: "
-                "it polls Amazon SQS queues and RabbitMQ brokers"
+                "it polls Amazon SQS queues, Kinesis and DynamoDB streams, and RabbitMQ brokers"
             )
-        if params.get("StartingPosition") or params.get("StartingPositionTimestamp"):
+        if service in STREAMS and parse_stream_arn(source) is None:
+            raise errors.InvalidParameterValue(f"Invalid stream ARN: {source}")
+        if service not in STREAMS and (params.get("StartingPosition") or params.get("StartingPositionTimestamp")):
             raise errors.InvalidParameterValue(f"StartingPosition is not valid for {service.upper()} event sources.")
-        allowed = _SQS_SETTINGS if service == "sqs" else _MQ_SETTINGS
-        unsupported = sorted(set(params) - allowed - {"StartingPosition", "StartingPositionTimestamp"})
+        unsupported = sorted(set(params) - _SETTINGS[service] - {"StartingPosition", "StartingPositionTimestamp"})
         if unsupported:
             raise errors.InvalidParameterValue(
-                f"Unsupported parameter for {service.upper()} event sources: {unsupported[0]}")
+                f"Unsupported parameter for {_LABELS[service]} event sources: {unsupported[0]}")
         if service == "mq":
             broker = parts[6] if len(parts) > 6 and parts[5] == "broker" else ""
             if broker not in self.brokers:

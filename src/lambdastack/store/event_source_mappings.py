@@ -23,7 +23,7 @@ class MappingRecord:
     account: str
     region: str
     function_name: str
-    document: dict[str, Any]  # GetEventSourceMapping's members, and `Qualifier`
+    document: dict[str, Any]  # GetEventSourceMapping's members, and `Qualifier` and `Created`
 
 
 class FunctionGone(Exception):

@@ -3,9 +3,11 @@
 A change (create, update, delete; and at start-up, every mapping) is reconciled in order per
 mapping: the pollers that run stop (each finishes the batch it holds), pollers for the new
 settings start if the mapping is enabled, and the control plane records the settled state
-(`Enabled` or `Disabled`). A RabbitMQ mapping has one consumer (events/mappings/rabbitmq.py). An SQS mapping polls with
-`ScalingConfig.MaximumConcurrency` loops, five
-by default, at most MAX_POLLERS here; each loop has one batch in flight at a time.
+(`Enabled` or `Disabled`). A RabbitMQ mapping has one consumer (events/mappings/rabbitmq.py); a
+stream mapping reads each shard of its stream (events/mappings/streams.py).
+An SQS mapping's pollers follow its backlog (events/mappings/scaling.py), up to
+`ScalingConfig.MaximumConcurrency` and at most MAX_POLLERS here; each poller has one batch in
+flight at a time.
 """
 
 from __future__ import annotations
@@ -21,18 +23,23 @@ from typing import Any
 import orjson
 
 from lambdastack.control.event_source_mappings import MQ_DEFAULT_WINDOW_S, EventSourceMappingService
+from lambdastack.control.stream_settings import StreamArn, parse_stream_arn
 from lambdastack.events.mappings.rabbitmq import RabbitMapping, RabbitPoller, broker_url
+from lambdastack.events.mappings.scaling import SqsScaling
 from lambdastack.events.mappings.sqs import SqsMapping, SqsPoller
+from lambdastack.events.mappings.stream_sources import DynamoDbStreamSource, KinesisSource, StreamSource
+from lambdastack.events.mappings.streams import StreamMapping, StreamPoller
 from lambdastack.invoke.destination_arn import parse_destination
 from lambdastack.invoke.destinations import AwsClients
 from lambdastack.invoke.service import InvokeService
 from lambdastack.patterns import compile_pattern
 from lambdastack.store.event_source_mappings import MappingRecord
+from lambdastack.store.stream_checkpoints import CheckpointStore
 
 log = logging.getLogger("lambdastack.events.mappings")
 
-DEFAULT_POLLERS = 5
-MAX_POLLERS = 16
+INITIAL_POLLERS = 5  # as Lambda starts an SQS mapping
+MAX_POLLERS = 16  # the most concurrent batches of one mapping here (MaximumConcurrency or not)
 ControlCall = Callable[..., Awaitable[Any]]
 
 
@@ -51,8 +58,9 @@ class _Running:
 
 class MappingRunner:
     def __init__(self, mappings: EventSourceMappingService, invoker: InvokeService, aws_endpoint_url: str | None,
-                 control: ControlCall) -> None:
+                 control: ControlCall, checkpoints: CheckpointStore) -> None:
         self.mappings = mappings
+        self.checkpoints = checkpoints
         self.invoker = invoker
         self.aws = AwsClients(aws_endpoint_url)
         self.control = control  # runs a control-plane call on the control thread
@@ -112,6 +120,12 @@ class MappingRunner:
         running = _Running(asyncio.Event())
         self._functions[record.uuid] = (record.account, record.region, record.function_name)
         qualifier = document.get("Qualifier") or None
+        stream = parse_stream_arn(document["EventSourceArn"])
+        if stream is not None:
+            poller = await self._stream_poller(record, stream, report)
+            running.tasks.append(asyncio.ensure_future(poller.run(running.stop)))
+            self._running[record.uuid] = running
+            return
         if ":mq:" in document["EventSourceArn"]:
             mapping = await self._rabbit_mapping(record)
             if mapping is None:
@@ -131,11 +145,60 @@ class MappingRunner:
             filters=[compile_pattern(orjson.loads(f["Pattern"]))
                      for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
         )
-        concurrency = (document.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_POLLERS
-        for _ in range(min(int(concurrency), MAX_POLLERS)):
-            poller = SqsPoller(sqs, self.aws, self._executor, self._invoke, report)
-            running.tasks.append(asyncio.ensure_future(poller.run(running.stop)))
+        most = min(int((document.get("ScalingConfig") or {}).get("MaximumConcurrency") or MAX_POLLERS), MAX_POLLERS)
+        scaling = SqsScaling(sqs, lambda: SqsPoller(sqs, self.aws, self._executor, self._invoke, report),
+                             base=INITIAL_POLLERS, most=most)
+        running.tasks.append(asyncio.ensure_future(scaling.run(running.stop)))
         self._running[record.uuid] = running
+
+    async def _stream_poller(self, record: MappingRecord, stream: StreamArn,
+                             report: Callable[[str], None]) -> StreamPoller:
+        document = record.document
+        qualifier = document.get("Qualifier") or None
+        position = document["StartingPosition"]
+        at = document.get("StartingPositionTimestamp")
+        if position == "LATEST" and stream.service == "kinesis":
+            at = document.get("Created", document["LastModified"])  # records put from then on, also after a restart
+        mapping = StreamMapping(
+            uuid=record.uuid, function_name=record.function_name, qualifier=qualifier,
+            function_arn=document["FunctionArn"], account=record.account, region=record.region,
+            position=position, position_at=at, batch_size=int(document["BatchSize"]),
+            window_s=float(document["MaximumBatchingWindowInSeconds"]),
+            parallelization=int(document.get("ParallelizationFactor") or 1),
+            max_retries=int(document.get("MaximumRetryAttempts", -1)),
+            max_age_s=int(document.get("MaximumRecordAgeInSeconds", -1)),
+            bisect=bool(document.get("BisectBatchOnFunctionError")),
+            report_failures="ReportBatchItemFailures" in (document.get("FunctionResponseTypes") or []),
+            on_failure=((document.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
+            filters=[compile_pattern(orjson.loads(f["Pattern"]))
+                     for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
+        )
+        source: StreamSource
+        if stream.service == "kinesis":
+            source = KinesisSource(stream, self.aws, await self._role(record, qualifier))
+        else:
+            source = DynamoDbStreamSource(stream, self.aws)
+        return StreamPoller(mapping, source, self.checkpoints, self._executor, self._invoke, self._send, report)
+
+    async def _role(self, record: MappingRecord, qualifier: str | None) -> str:
+        """The function's execution role: Kinesis records name it (`invokeIdentityArn`)."""
+        try:
+            target = self.invoker.resolver.resolve(record.function_name, qualifier, record.account, record.region)
+        except Exception:
+            return ""
+        return str(target.version.config.get("Role", ""))
+
+    async def _send(self, destination: str, record: str) -> None:
+        target = parse_destination(destination)
+        if target is None:
+            raise ValueError(f"{destination} is not a destination")
+        client = self.aws.client(target.service, target.region)
+        loop = asyncio.get_running_loop()
+        if target.service == "sqs":
+            url = await loop.run_in_executor(self._executor, self.aws.queue_url, target)
+            await loop.run_in_executor(self._executor, lambda: client.send_message(QueueUrl=url, MessageBody=record))
+        else:
+            await loop.run_in_executor(self._executor, lambda: client.publish(TopicArn=target.arn, Message=record))
 
     async def _rabbit_mapping(self, record: MappingRecord) -> RabbitMapping | None:
         document = record.document

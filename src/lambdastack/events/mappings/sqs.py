@@ -64,6 +64,9 @@ class SqsMapping:
     # Shared by the mapping's pollers: for a FIFO queue, one receive at a time (see above).
     receiving: asyncio.Lock | None = None
     in_flight: int = 0  # batches received and not yet settled, across the mapping's pollers
+    # Receives that found nothing and that brought messages, across the pollers (read by scaling).
+    empty_receives: int = 0
+    full_receives: int = 0
 
     def __post_init__(self) -> None:
         if self.receiving is None and self.queue.resource.endswith(".fifo"):
@@ -143,10 +146,13 @@ class SqsPoller:
             self._url = await self._call(self.aws.queue_url, target=self.mapping.queue)
         return self._url
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, extra: bool = False) -> None:
+        """Poll until `stop`; an `extra` poller (added for a backlog) also ends at an empty receive."""
         while not stop.is_set():
             try:
-                batch = await self._collect(stop)
+                batch = await self._collect(stop, extra)
+                if not batch and extra:
+                    return
                 if batch:
                     self.mapping.in_flight += 1
                     try:
@@ -164,7 +170,7 @@ class SqsPoller:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(**kwargs))
 
-    async def _collect(self, stop: asyncio.Event) -> list[dict[str, Any]]:
+    async def _collect(self, stop: asyncio.Event, extra: bool = False) -> list[dict[str, Any]]:
         mapping = self.mapping
         client = self.aws.client("sqs", mapping.queue.region)
         url = await self._queue_url()
@@ -177,7 +183,7 @@ class SqsPoller:
             batch += await self._receive(client, url, wanted, wait)
             if batch and (mapping.window_s <= 0 or time.monotonic() >= deadline):
                 break
-            if not batch and stop.is_set():
+            if not batch and (stop.is_set() or extra):
                 break
             if not batch:
                 deadline = time.monotonic() + mapping.window_s  # the window opens with the first message
@@ -187,15 +193,20 @@ class SqsPoller:
         receive = functools.partial(self._call, client.receive_message, QueueUrl=url, MaxNumberOfMessages=wanted,
                                     AttributeNames=["All"], MessageAttributeNames=["All"])
         turn = self.mapping.receiving
+        busy = False
         if turn is None:
             response = await receive(WaitTimeSeconds=wait)
-            return list(response.get("Messages", []))
-        async with turn:
-            busy = self.mapping.in_flight > 0
-            response = await receive(WaitTimeSeconds=0 if busy else wait)
+        else:
+            async with turn:
+                busy = self.mapping.in_flight > 0
+                response = await receive(WaitTimeSeconds=0 if busy else wait)
         messages: list[dict[str, Any]] = response.get("Messages", [])
-        if busy and not messages:
-            await asyncio.sleep(FIFO_RETRY_S)
+        if messages:
+            self.mapping.full_receives += 1
+        else:
+            self.mapping.empty_receives += 1
+            if busy:
+                await asyncio.sleep(FIFO_RETRY_S)
         return messages
 
     async def _deliver(self, received: list[dict[str, Any]]) -> None:
