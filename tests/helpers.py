@@ -242,6 +242,17 @@ def stored_log(server: Server, lam: Any, name: str) -> dict[str, list[str]]:
     return streams
 
 
+def logged_words(server: Server, lam: Any, name: str, prefix: str = "GOT ") -> dict[str, int]:
+    """How many times each word was logged by a function on lines that start with `prefix`."""
+    counts: dict[str, int] = {}
+    for stream in stored_log(server, lam, name).values():
+        for line in stream:
+            if line.startswith(prefix):
+                for word in line[len(prefix):].split():
+                    counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
     """Poll `predicate` until it returns something truthy (returned) or the timeout passes (None)."""
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 import pytest
 from botocore.exceptions import ClientError
-from helpers import Server, create_function, stored_log, unique, wait_for
+from helpers import Server, create_function, logged_words, stored_log, unique, wait_for
 from moto_helpers import Aws
 
 BROKER_ARN = "arn:aws:mq:us-east-1:000000000000:broker:local:b-0123456789ab"
@@ -170,13 +170,7 @@ def test_kill_9_three_times_while_messages_flow_loses_none(tmp_path: Any, moto_u
         lam.create_event_source_mapping(EventSourceArn=BROKER_ARN, FunctionName=name, Queues=[queue], BatchSize=10,
                                         SourceAccessConfigurations=[{"Type": "BASIC_AUTH", "URI": secret(aws)}])
         def seen() -> dict[str, int]:
-            counts: dict[str, int] = {}
-            for stream in stored_log(server, lam, name).values():
-                for line in stream:
-                    if line.startswith("GOT "):
-                        for body in line[4:].split():
-                            counts[body] = counts.get(body, 0) + 1
-            return counts
+            return logged_words(server, lam, name)  # the server of the moment (it is restarted)
 
         progress = []
         for _ in range(3):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Server, create_function, stored_log, unique, wait_for
+from helpers import Server, create_function, logged_words, unique, wait_for
 from moto_helpers import Aws
 
 RECORDER = '''
@@ -46,13 +46,7 @@ def test_kill_9_three_times_while_messages_flow_loses_none(tmp_path: Path, moto_
                                         ScalingConfig={"MaximumConcurrency": 4})
 
         def seen() -> dict[str, int]:
-            counts: dict[str, int] = {}
-            for stream in stored_log(server, lam, name).values():
-                for line in stream:
-                    if line.startswith("GOT "):
-                        for body in line[4:].split():
-                            counts[body] = counts.get(body, 0) + 1
-            return counts
+            return logged_words(server, lam, name)  # the server of the moment (it is restarted)
 
         progress = [0]
         for _ in range(3):
