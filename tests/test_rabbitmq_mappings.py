@@ -121,6 +121,24 @@ def test_messages_reach_the_function_and_are_acknowledged_after_success(srv: Ser
     assert wait_for(lambda: queue_depth(rabbit, queue) == 0, timeout=30)
 
 
+def test_filter_criteria_deliver_matching_messages_and_acknowledge_the_rest(srv: Server, aws: Aws,
+                                                                             rabbit: str) -> None:
+    lam = srv.client()
+    name = create_function(lam, RECORDER, Timeout=30)
+    queue = unique("orders")
+    bodies = [json.dumps({"kind": "order", "n": n}) if n % 3 == 0 else json.dumps({"kind": "ping", "n": n})
+              for n in range(12)] + ["not json"]
+    publish(rabbit, queue, bodies)
+    lam.create_event_source_mapping(
+        EventSourceArn=BROKER_ARN, FunctionName=name, Queues=[queue], BatchSize=5,
+        SourceAccessConfigurations=[{"Type": "BASIC_AUTH", "URI": secret(aws)}],
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"data": {"kind": ["order"]}})}]})
+    wanted = [b for b in bodies if '"order"' in b]
+    assert wait_for(lambda: len(messages(srv, lam, name)) >= len(wanted), timeout=30)
+    assert wait_for(lambda: queue_depth(rabbit, queue) == 0, timeout=30)  # the others acknowledged too
+    assert sorted(m["body"] for m in messages(srv, lam, name)) == sorted(wanted)
+
+
 def test_mq_mappings_refuse_what_they_cannot_serve(srv: Server) -> None:
     lam = srv.client()
     name = create_function(lam, RECORDER)

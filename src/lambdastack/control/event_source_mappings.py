@@ -41,7 +41,8 @@ SQS_DEFAULT_BATCH = 10
 MQ_DEFAULT_BATCH = 100
 MQ_DEFAULT_WINDOW_S = 0.5  # what a window of 0 means for a broker, as on Lambda
 _MQ_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
-                "Queues", "SourceAccessConfigurations", "Tags", "UUID", "MetricsConfig", "LoggingConfig"}
+                "Queues", "SourceAccessConfigurations", "Tags", "UUID", "MetricsConfig", "LoggingConfig",
+                "FilterCriteria"}
 SQS_MAX_BATCH_WITHOUT_WINDOW = 10
 _SQS_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
                  "ScalingConfig", "FunctionResponseTypes", "Tags", "UUID", "MetricsConfig", "LoggingConfig",

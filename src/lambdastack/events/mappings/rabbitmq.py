@@ -7,7 +7,9 @@ JSON `{"username", "password"}` as Lambda reads it), else from the URL; VIRTUAL_
 virtual host. Messages are taken with a prefetch of one batch; a batch (up to `BatchSize`,
 gathered for `MaximumBatchingWindowInSeconds`, half a second if 0) reaches the function as
 Lambda's `aws:rmq` event; each message is acknowledged only after the function succeeded, and
-rejected back to the queue otherwise (it comes again, `redelivered`).
+rejected back to the queue otherwise (it comes again, `redelivered`). With FilterCriteria, a
+message whose record matches no pattern (its `data` read as JSON when it is JSON) is
+acknowledged without invoking, as Lambda drops it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import base64
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -46,6 +48,17 @@ class RabbitMapping:
     region: str
     batch_size: int
     window_s: float
+    filters: list[Callable[[Any], bool]] = field(default_factory=list)
+
+    def wanted(self, record: dict[str, Any]) -> bool:
+        """FilterCriteria, on the record with its `data` read as JSON when it is JSON."""
+        if not self.filters:
+            return True
+        try:
+            view = {**record, "data": orjson.loads(base64.b64decode(record["data"]))}
+        except (ValueError, orjson.JSONDecodeError):
+            view = record
+        return any(matches(view) for matches in self.filters)
 
 
 def broker_url(base: str, username: str | None, password: str | None, virtual_host: str) -> str:
@@ -163,10 +176,16 @@ class RabbitPoller:
 
     async def _deliver(self, batch: list[AbstractIncomingMessage]) -> None:
         mapping = self.mapping
+        records = [record_of(m) for m in batch]
+        wanted = [mapping.wanted(r) for r in records]
+        if not any(wanted):  # all filtered out: acknowledged without invoking, as on Lambda
+            await batch[-1].ack(multiple=True)
+            return
         event = {
             "eventSource": "aws:rmq",
             "eventSourceArn": mapping.broker_arn,
-            "rmqMessagesByQueue": {f"{mapping.queue}::{mapping.virtual_host}": [record_of(m) for m in batch]},
+            "rmqMessagesByQueue": {f"{mapping.queue}::{mapping.virtual_host}": [
+                r for r, keep in zip(records, wanted, strict=True) if keep]},
         }
         try:
             result = await self.invoke(mapping.function_name, mapping.qualifier, mapping.account, mapping.region,
@@ -177,8 +196,8 @@ class RabbitPoller:
             failed = True
             self.report(f"PROBLEM: {e.code}")
         if failed:
-            for message in batch:
-                await message.nack(requeue=True)
+            for message, keep in zip(batch, wanted, strict=True):
+                await (message.nack(requeue=True) if keep else message.ack())
             await asyncio.sleep(BACKOFF_S)
             return
         await batch[-1].ack(multiple=True)

@@ -224,6 +224,8 @@ class MappingRunner:
             qualifier=document.get("Qualifier") or None, account=record.account, region=record.region,
             batch_size=int(document["BatchSize"]),
             window_s=float(document["MaximumBatchingWindowInSeconds"]) or MQ_DEFAULT_WINDOW_S,
+            filters=[compile_pattern(orjson.loads(f["Pattern"]))
+                     for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
         )
 
     def _credentials(self, secret_arn: str) -> tuple[str | None, str | None]:
