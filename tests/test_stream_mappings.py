@@ -1,7 +1,7 @@
 """Event source mappings from Kinesis and DynamoDB streams on a real stream server (moto),
 through the Lambda API: Lambda's record shapes, order per shard, starting positions,
 checkpoints that survive a restart, retries, bisection, partial batch responses, the
-on-failure destination, parallelization by partition key, and Lambda's errors."""
+on-failure destination, parallelization by partition key, tumbling windows, and Lambda's errors."""
 
 from __future__ import annotations
 
@@ -263,6 +263,53 @@ def test_dynamodb_stream_changes_reach_the_function(lam: Any, srv: Server, moto_
     assert isinstance(first["dynamodb"]["ApproximateCreationDateTime"], int | float)
 
 
+WINDOWED = '''
+import base64, json
+
+
+def handler(event, context):
+    state = dict(event["state"])
+    if event["isFinalInvokeForWindow"]:
+        print("FINAL " + json.dumps({"window": event["window"], "state": state, "records": len(event["Records"]),
+                                     "shard": event["shardId"], "arn": event["eventSourceARN"]}))
+        return {"state": {}}
+    values = [int(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+    print("BATCH " + json.dumps({"window": event["window"], "before": state, "values": values}))
+    return {"state": {"sum": state.get("sum", 0) + sum(values), "count": state.get("count", 0) + len(values)}}
+'''
+
+
+def test_a_tumbling_window_carries_state_across_batches_to_its_final_invocation(lam: Any, srv: Server,
+                                                                                kinesis: Any) -> None:
+    arn = stream(kinesis)
+    name = create_function(lam, WINDOWED, Timeout=30)
+    made = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON",
+                                           BatchSize=3, TumblingWindowInSeconds=2)
+    assert made["TumblingWindowInSeconds"] == 2
+    settled(lam, made["UUID"])
+    put(kinesis, arn, [("k", str(n)) for n in range(1, 11)])
+
+    def lines(prefix: str) -> list[dict[str, Any]]:
+        return [json.loads(line[len(prefix):]) for s in stored_log(srv, lam, name).values() for line in s
+                if line.startswith(prefix)]
+
+    assert wait_for(lambda: sum(f["state"].get("count", 0) for f in lines("FINAL ")) >= 10, timeout=30)
+    finals, batches_seen = lines("FINAL "), lines("BATCH ")
+    assert sum(f["state"]["sum"] for f in finals) == 55 and sum(f["state"]["count"] for f in finals) == 10
+    assert all(f["records"] == 0 and f["arn"] == arn and f["shard"].startswith("shardId-") for f in finals)
+    for final in finals:
+        start, end = (dt.datetime.fromisoformat(final["window"][k].replace("Z", "+00:00")) for k in ("start", "end"))
+        assert (end - start).total_seconds() == 2 and start.second % 2 == 0
+        in_window = [b for b in batches_seen if b["window"] == final["window"]]
+        # Each batch saw what the batches before it in the window returned.
+        running = 0
+        for batch in in_window:
+            assert batch["before"].get("sum", 0) == running
+            running += sum(batch["values"])
+        assert running == final["state"]["sum"]
+    assert max(len(b["values"]) for b in batches_seen) <= 3
+
+
 def test_stream_mappings_refuse_what_lambda_refuses(lam: Any, kinesis: Any, aws: Aws) -> None:
     arn = stream(kinesis)
     name = recorder(lam)
@@ -287,7 +334,8 @@ def test_stream_mappings_refuse_what_lambda_refuses(lam: Any, kinesis: Any, aws:
         DestinationConfig={"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:x"}})
     assert "ScalingConfig" in refused(EventSourceArn=arn, StartingPosition="LATEST",
                                       ScalingConfig={"MaximumConcurrency": 5})
-    assert "tumbling" in refused(EventSourceArn=arn, StartingPosition="LATEST", TumblingWindowInSeconds=60)
+    assert "TumblingWindowInSeconds" in refused(EventSourceArn=arn, StartingPosition="LATEST",
+                                                TumblingWindowInSeconds=60, ParallelizationFactor=2)
     # The model's own ranges: a validation error before any of ours.
     with pytest.raises(ClientError) as caught:
         lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST",

@@ -19,10 +19,10 @@ STREAM_SETTINGS = {"EventSourceArn", "FunctionName", "Enabled", "BatchSize", "Ma
                    "DestinationConfig", "FunctionResponseTypes", "FilterCriteria", "Tags", "UUID",
                    "MetricsConfig", "LoggingConfig", "TumblingWindowInSeconds"}
 UPDATABLE = ("BatchSize", "MaximumBatchingWindowInSeconds", "Enabled", "ParallelizationFactor",
-             "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError")
+             "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError",
+             "TumblingWindowInSeconds")
 _POSITIONS = {"kinesis": ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"), "dynamodb": ("TRIM_HORIZON", "LATEST")}
 MIN_RECORD_AGE_S = 60
-NO_TUMBLING_WINDOWS = "lambdastack does not support tumbling windows (TumblingWindowInSeconds) yet."
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,14 @@ def stream_document(service: str, params: dict[str, Any]) -> dict[str, Any]:
     elif params.get("StartingPositionTimestamp") is not None:
         raise errors.InvalidParameterValue(
             "StartingPositionTimestamp can only be specified when StartingPosition is AT_TIMESTAMP.")
-    if params.get("TumblingWindowInSeconds"):
-        raise errors.InvalidParameterValue(NO_TUMBLING_WINDOWS)
     document.update(
         ParallelizationFactor=params.get("ParallelizationFactor", 1),
         MaximumRetryAttempts=params.get("MaximumRetryAttempts", -1),
         MaximumRecordAgeInSeconds=params.get("MaximumRecordAgeInSeconds", -1),
         BisectBatchOnFunctionError=params.get("BisectBatchOnFunctionError", False),
         DestinationConfig=destination_config(params.get("DestinationConfig")),
-        TumblingWindowInSeconds=0,
+        TumblingWindowInSeconds=params.get("TumblingWindowInSeconds", 0),
+        FunctionResponseTypes=list(params.get("FunctionResponseTypes") or []),
     )
     check_stream(document)
     return document
@@ -90,8 +89,8 @@ def update_stream(document: dict[str, Any], params: dict[str, Any]) -> None:
             document[member] = params[member]
     if "DestinationConfig" in params:
         document["DestinationConfig"] = destination_config(params["DestinationConfig"])
-    if params.get("TumblingWindowInSeconds"):
-        raise errors.InvalidParameterValue(NO_TUMBLING_WINDOWS)
+    if "FunctionResponseTypes" in params:
+        document["FunctionResponseTypes"] = list(params["FunctionResponseTypes"] or [])
     check_stream(document)
 
 
@@ -100,6 +99,15 @@ def check_stream(document: dict[str, Any]) -> None:
     if age != -1 and age < MIN_RECORD_AGE_S:
         raise errors.InvalidParameterValue(
             f"MaximumRecordAgeInSeconds must be -1 (no limit) or at least {MIN_RECORD_AGE_S} seconds.")
+    if document.get("TumblingWindowInSeconds"):
+        # A window's state is one per shard here: the settings that split or replay part of a
+        # batch would fold records into it twice or out of order.
+        for member, plain in (("ParallelizationFactor", 1), ("BisectBatchOnFunctionError", False)):
+            if document.get(member, plain) != plain:
+                raise errors.InvalidParameterValue(f"{member} cannot be combined with TumblingWindowInSeconds here.")
+        if document.get("FunctionResponseTypes"):
+            raise errors.InvalidParameterValue(
+                "ReportBatchItemFailures cannot be combined with TumblingWindowInSeconds here.")
 
 
 def destination_config(config: dict[str, Any] | None) -> dict[str, Any]:

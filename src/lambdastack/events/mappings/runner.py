@@ -172,6 +172,7 @@ class MappingRunner:
             on_failure=((document.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
             filters=[compile_pattern(orjson.loads(f["Pattern"]))
                      for f in (document.get("FilterCriteria") or {}).get("Filters", [])],
+            tumbling_s=int(document.get("TumblingWindowInSeconds") or 0),
         )
         source: StreamSource
         if stream.service == "kinesis":

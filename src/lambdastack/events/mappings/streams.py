@@ -13,7 +13,9 @@ As Lambda does it, per shard:
   sequence number; what is given up is described to `DestinationConfig.OnFailure` (SQS or
   SNS) and skipped;
 - the checkpoint (the last sequence number done with) is written after each batch, so a
-  restart (also after `kill -9`) resumes after it: at least once, never a record skipped.
+  restart (also after `kill -9`) resumes after it: at least once, never a record skipped;
+- with `TumblingWindowInSeconds`, batches carry a window's state, and the checkpoint moves
+  when a window closes (events/mappings/stream_windows.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import orjson
 
 from lambdastack import errors
 from lambdastack.events.mappings.stream_sources import StreamRecord, StreamSource
+from lambdastack.events.mappings.stream_windows import Window, WindowInvoker, split_by_window, too_large
 from lambdastack.store.stream_checkpoints import CheckpointStore
 
 log = logging.getLogger("lambdastack.events.streams")
@@ -63,6 +66,7 @@ class StreamMapping:
     report_failures: bool
     on_failure: str | None
     filters: list[Callable[[Any], bool]] = field(default_factory=list)
+    tumbling_s: int = 0  # TumblingWindowInSeconds (events/mappings/stream_windows.py)
 
     def wanted(self, record: dict[str, Any]) -> bool:
         if not self.filters:
@@ -100,6 +104,7 @@ class StreamPoller:
         self.send = send
         self.report = report
         self._shards: dict[str, asyncio.Task[None]] = {}
+        self._windows: dict[str, Window] = {}  # the open tumbling window of each shard
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -136,7 +141,12 @@ class StreamPoller:
                     if iterator is None:
                         return  # a closed shard, read to its end
                 records, iterator = await self._collect(shard, iterator, stop)
-                if records:
+                if mapping.tumbling_s:
+                    if not await self._windowed(shard, records, stop):
+                        iterator = None  # stopped mid-window: start again from the checkpoint
+                        self._windows.pop(shard, None)
+                        continue
+                elif records:
                     done = await self._settle(shard, records, stop)
                     if not done:
                         iterator = None  # stopped mid-batch: start again from the checkpoint
@@ -166,9 +176,11 @@ class StreamPoller:
                 deadline = time.monotonic() + mapping.window_s
             if batch and (deadline is None or time.monotonic() >= deadline):
                 break
+            if not read and not batch:
+                await _sleep(stop, POLL_IDLE_S)
+                break  # nothing new: the caller decides (a tumbling window may be over)
             if not read:
-                await _sleep(stop, POLL_IDLE_S if not batch else min(POLL_IDLE_S, max(0.0, (deadline or 0)
-                                                                                        - time.monotonic())))
+                await _sleep(stop, min(POLL_IDLE_S, max(0.0, (deadline or 0) - time.monotonic())))
         return batch, next_iterator
 
     async def _settle(self, shard: str, records: list[StreamRecord], stop: asyncio.Event) -> bool:
@@ -220,6 +232,82 @@ class StreamPoller:
             pending.insert(0, (batch, retries + 1))
             await _sleep(stop, RETRY_BACKOFF_S)
         return True
+
+    # ------------------------------------------------------------------ tumbling windows
+
+    async def _windowed(self, shard: str, records: list[StreamRecord], stop: asyncio.Event) -> bool:
+        """Records into their windows; windows that are over closed. False if stopped before the end."""
+        mapping = self.mapping
+        invoker = WindowInvoker(self._invoke_payload, shard, self.source.arn.arn)
+        for start, run in split_by_window(records, mapping.tumbling_s):
+            window = self._windows.get(shard)
+            if window is not None and window.start != start:
+                if not await self._close(shard, window, invoker, stop):
+                    return False
+                window = None
+            if window is None:
+                window = self._windows[shard] = Window(start, start + mapping.tumbling_s)
+            wanted = [r for r in run if mapping.wanted(r.record)]
+            if wanted and not await self._window_batch(shard, window, wanted, invoker, stop):
+                return False
+            window.last_sequence = run[-1].sequence
+            if too_large(window.state):  # ends early; the same window goes on with a fresh state
+                if not await self._close(shard, window, invoker, stop, early=True):
+                    return False
+                self._windows[shard] = Window(window.start, window.end)
+        window = self._windows.get(shard)
+        if window is not None and not records and time.time() >= window.end:  # caught up, and it is over
+            return await self._close(shard, window, invoker, stop)
+        return True
+
+    async def _close(self, shard: str, window: Window, invoker: WindowInvoker, stop: asyncio.Event,
+                     early: bool = False) -> bool:
+        if not await self._window_batch(shard, window, [], invoker, stop, final=True, early=early):
+            return False
+        if window.last_sequence is not None:
+            await self._call(self.checkpoints.put, self.mapping.uuid, shard, window.last_sequence)
+        self._windows.pop(shard, None)
+        return True
+
+    async def _window_batch(self, shard: str, window: Window, records: list[StreamRecord], invoker: WindowInvoker,
+                            stop: asyncio.Event, final: bool = False, early: bool = False) -> bool:
+        """Invoke until it succeeds or is given up (the window's state then as it was); False if stopped."""
+        mapping = self.mapping
+        retries = 0
+        while not stop.is_set():
+            if mapping.max_age_s >= 0 and records:
+                oldest_allowed = time.time() - mapping.max_age_s
+                expired = [r for r in records if r.arrival < oldest_allowed]
+                if expired:
+                    await self._give_up(shard, expired, "RecordAgeExceeded", retries, None)
+                    records = [r for r in records if r.arrival >= oldest_allowed]
+                    if not records:
+                        return True
+            state, result = await invoker(window, records, final=final, early=early)
+            if state is not None:
+                window.state = state
+                self.report("OK")
+                return True
+            self.report("PROBLEM: Function call failed")
+            error = result.get("error")
+            if isinstance(error, errors.LambdaError):  # not invoked: retried, not counted
+                await _sleep(stop, RETRY_BACKOFF_S)
+                continue
+            if 0 <= mapping.max_retries <= retries:
+                if records:
+                    outcome = _Outcome(False, function_error=str(result.get("FunctionError") or "Unhandled"),
+                                       executed_version=str(result.get("ExecutedVersion") or "$LATEST"))
+                    await self._give_up(shard, records, "RetryAttemptsExhausted", retries + 1, outcome)
+                return True
+            retries += 1
+            await _sleep(stop, RETRY_BACKOFF_S)
+        return False
+
+    async def _invoke_payload(self, payload: bytes) -> dict[str, Any]:
+        mapping = self.mapping
+        return await self.invoke(mapping.function_name, mapping.qualifier, mapping.account, mapping.region, payload)
+
+    # ------------------------------------------------------------------ invoking
 
     async def _invoke(self, batch: list[StreamRecord]) -> _Outcome:
         mapping = self.mapping
