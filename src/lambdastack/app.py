@@ -14,7 +14,7 @@ from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
-from lambdastack.api.model import apigatewayv2_model, events_model
+from lambdastack.api.model import apigatewayv2_model, events_model, scheduler_model
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import event_source_mappings as mapping_operations
@@ -23,6 +23,7 @@ from lambdastack.api.operations import http_apis as http_api_operations
 from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.api.operations import policies as policy_operations
 from lambdastack.api.operations import rules as rule_operations
+from lambdastack.api.operations import schedules as schedule_operations
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
@@ -37,6 +38,7 @@ from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.policies import PolicyService
 from lambdastack.control.rules import RuleService
+from lambdastack.control.scheduler import ScheduleService
 from lambdastack.control.states import States
 from lambdastack.control.url_naming import UrlNaming
 from lambdastack.deploy.service import DeploymentService
@@ -48,6 +50,7 @@ from lambdastack.events.rules.bus import EventBus
 from lambdastack.events.rules.scheduler import Scheduler
 from lambdastack.events.s3_webhooks import ROUTE as S3_WEBHOOK_ROUTE
 from lambdastack.events.s3_webhooks import s3_webhook_route
+from lambdastack.events.schedules.runner import ScheduleRunner
 from lambdastack.frontdoor import FrontDoor, HostFront
 from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.images import credentials
@@ -59,6 +62,7 @@ from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
 from lambdastack.store.http_apis import SqliteHttpApiStore
 from lambdastack.store.rules import SqliteRuleStore
+from lambdastack.store.schedules import SqliteScheduleStore
 from lambdastack.store.sqlite import SqliteStore
 from lambdastack.store.stream_checkpoints import SqliteCheckpointStore
 
@@ -115,8 +119,10 @@ def build_app(settings: Settings) -> FrontDoor:
         await deployments.start()
         await mapping_runner.start()
         scheduler.start()
+        schedule_runner.start()
 
     async def on_shutdown() -> None:
+        await schedule_runner.stop()
         await scheduler.stop()
         await mapping_runner.stop()
         for endpoint in endpoints:
@@ -180,8 +186,15 @@ def build_app(settings: Settings) -> FrontDoor:
     rules = RuleService(SqliteRuleStore(settings.data_dir / "lambdastack.db"))
     bus = EventBus(rules, engine.async_invoker.enqueue, ControlRunner(control_thread))
     scheduler = Scheduler(rules, engine.async_invoker.enqueue, ControlRunner(control_thread))
+    schedules = ScheduleService(SqliteScheduleStore(settings.data_dir / "lambdastack.db"))
+    schedule_runner = ScheduleRunner(schedules, engine.async_invoker.enqueue, ControlRunner(control_thread))
     events_api = LambdaApi(
         operations=rule_operations.handlers(rules, bus, ControlRunner(control_thread)),
         internal={}, account=settings.account_id, default_region=settings.region, model=events_model(),
     )
-    return FrontDoor(api, apigateway_api, fronts, by_target={b"AWSEvents.": events_api})
+    scheduler_api = LambdaApi(
+        operations=schedule_operations.handlers(schedules, ControlRunner(control_thread)),
+        internal={}, account=settings.account_id, default_region=settings.region, model=scheduler_model(),
+    )
+    return FrontDoor(api, apigateway_api, fronts, by_target={b"AWSEvents.": events_api},
+                     by_path={"/schedules": scheduler_api, "/schedule-groups": scheduler_api})

@@ -2,8 +2,9 @@
 
 By Host: a Function URL (`<url-id>.lambda-url.<region>.…`) or an HTTP API
 (`<api-id>.execute-api.…`). By the `X-Amz-Target` header of the json protocol: EventBridge
-(`AWSEvents.…`, the `events` client). Otherwise by path: API Gateway's management API
-(`/v2/…`, the `apigatewayv2` client), and everything else is Lambda's API. Requests signed for API
+(`AWSEvents.…`, the `events` client). Otherwise by path: EventBridge Scheduler (`/schedules…`,
+`/schedule-groups…`, the `scheduler` client), API Gateway's management API (`/v2/…`, the
+`apigatewayv2` client), and everything else is Lambda's API. Requests signed for API
 Gateway's REST API (`apigateway` client, no `/v2/`) get a clear refusal: lambdastack serves
 HTTP APIs only.
 """
@@ -32,11 +33,12 @@ class HostFront(Protocol):
 
 class FrontDoor:
     def __init__(self, lambda_api: Any, apigateway_api: Any, fronts: Sequence[HostFront],
-                 by_target: dict[bytes, Any] | None = None) -> None:
+                 by_target: dict[bytes, Any] | None = None, by_path: dict[str, Any] | None = None) -> None:
         self.lambda_api = lambda_api
         self.apigateway_api = apigateway_api
         self.fronts = tuple(fronts)
         self.by_target = dict(by_target or {})  # X-Amz-Target prefix (b"AWSEvents.") -> that service's API
+        self.by_path = tuple((by_path or {}).items())  # first path segment ("/schedules") -> that service's API
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +56,10 @@ class FrontDoor:
                         await self.by_target[prefix](scope, receive, send)
                         return
         path: str = scope["path"]
+        for prefix, api in self.by_path:
+            if path == prefix or path.startswith(prefix + "/"):
+                await api(scope, receive, send)
+                return
         if path.startswith("/v2/"):
             await self.apigateway_api(scope, receive, send)
         elif _signed_for_api_gateway(scope):

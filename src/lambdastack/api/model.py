@@ -86,3 +86,8 @@ def apigatewayv2_model() -> ServiceModel:
 @functools.cache
 def events_model() -> ServiceModel:
     return ServiceModel(load_json("events", "service-2"))
+
+
+@functools.cache
+def scheduler_model() -> ServiceModel:
+    return ServiceModel(load_json("scheduler", "service-2"))
