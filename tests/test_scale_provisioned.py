@@ -96,6 +96,7 @@ def test_provisioning_errors(plain_lam: Any) -> None:
         )
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert "unpublished function versions" in e.value.response["Error"]["Message"]
+    plain_lam.publish_version(FunctionName=name)
     with pytest.raises(ClientError) as e:
         plain_lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
     assert e.value.response["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException"

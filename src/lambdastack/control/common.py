@@ -38,6 +38,21 @@ def function_not_found(ref: FunctionRef, qualifier: str | None = None) -> errors
     return errors.ResourceNotFound(f"Function not found: {function_arn(ref.account, ref.region, ref.name, qualifier)}")
 
 
+def alias_not_found(ref: FunctionRef, alias: str) -> errors.LambdaError:
+    return errors.ResourceNotFound(f"Cannot find alias arn: {function_arn(ref.account, ref.region, ref.name, alias)}")
+
+
+def require_qualifier(tx: Reader, ref: FunctionRef, qualifier: str) -> None:
+    """A published version or an alias of the function, as AWS checks it (the function's own
+    absence shows as the qualifier's): `Function not found: ...:<version>` or `Cannot find alias
+    arn: ...:<alias>`."""
+    if is_version(qualifier):
+        if qualifier == LATEST or tx.get_version(ref.account, ref.region, ref.name, qualifier) is None:
+            raise function_not_found(ref, qualifier)
+    elif tx.get_alias(ref.account, ref.region, ref.name, qualifier) is None:
+        raise alias_not_found(ref, qualifier)
+
+
 def require_function(tx: Reader, ref: FunctionRef) -> FunctionRecord:
     fn = tx.get_function(ref.account, ref.region, ref.name)
     if fn is None:

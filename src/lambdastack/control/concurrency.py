@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from lambdastack import errors
 from lambdastack.control import limits
-from lambdastack.control.common import Deps, require_function
+from lambdastack.control.common import Deps, function_not_found, require_function
 from lambdastack.control.names import FunctionRef
+from lambdastack.store.records import LATEST
 
 
 class ConcurrencyService:
@@ -18,7 +19,9 @@ class ConcurrencyService:
 
     def put(self, ref: FunctionRef, reserved: int) -> int:
         with self.deps.store.transaction() as tx:
-            fn = require_function(tx, ref)
+            fn = tx.get_function(ref.account, ref.region, ref.name)
+            if fn is None:
+                raise function_not_found(ref, LATEST)  # AWS names $LATEST here
             others = tx.reserved_concurrency_total(ref.account, ref.region, excluding=ref.name)
             if self.deps.account_concurrency - others - reserved < limits.UNRESERVED_FLOOR:
                 raise errors.InvalidParameterValue(

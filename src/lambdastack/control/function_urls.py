@@ -73,7 +73,12 @@ class FunctionUrlService:
         return render(record, self.naming, with_modified=False)
 
     def get(self, ref: FunctionRef) -> dict[str, Any]:
-        return render(self._existing(ref), self.naming)
+        try:
+            return render(self._existing(ref), self.naming)
+        except errors.LambdaError as e:
+            if e.code == "ResourceNotFoundException":
+                raise _no_url()  # AWS: the same answer whether the function or only its URL is missing
+            raise
 
     def update(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
         record = self._existing(ref)

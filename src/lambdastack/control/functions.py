@@ -10,7 +10,6 @@ from lambdastack.control.code import CodeRef
 from lambdastack.control.common import (
     Deps,
     check_revision,
-    function_not_found,
     require_function,
     require_latest,
     resolve,
@@ -282,7 +281,7 @@ class FunctionService:
             require_function(tx, ref)
             record = tx.get_version(ref.account, ref.region, ref.name, version)
             if record is None:
-                raise function_not_found(ref, version)
+                return  # as on AWS: deleting a version that is not there succeeds (the function must exist)
             using = [
                 a.name
                 for a in tx.list_aliases(ref.account, ref.region, ref.name)

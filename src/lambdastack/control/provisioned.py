@@ -12,7 +12,7 @@ from typing import Any
 
 from lambdastack import errors
 from lambdastack.control import limits
-from lambdastack.control.common import Deps, function_not_found, require_function
+from lambdastack.control.common import Deps, function_not_found, require_function, require_qualifier
 from lambdastack.control.configuration import timestamp
 from lambdastack.control.names import FunctionRef, function_arn, is_version
 from lambdastack.control.pagination import decode, encode, is_str, page_size
@@ -23,6 +23,7 @@ StatusOf = Callable[[str, str, str, str, int], tuple[int, str | None]]
 
 NOT_FOUND = "No Provisioned Concurrency Config found for this function"
 UNPUBLISHED = "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+NOT_PUBLISHED = "The function resource provided must be an alias or a published version."
 
 
 class ProvisionedConcurrencyService:
@@ -34,6 +35,7 @@ class ProvisionedConcurrencyService:
         if qualifier == LATEST:
             raise errors.InvalidParameterValue(UNPUBLISHED)
         with self.deps.store.transaction() as tx:
+            require_qualifier(tx, ref, qualifier)
             fn = require_function(tx, ref)
             version = self._target_version(tx, ref, qualifier)
             others = [c for c in tx.list_provisioned(ref.account, ref.region, ref.name) if c.qualifier != qualifier]
@@ -63,18 +65,22 @@ class ProvisionedConcurrencyService:
         return self._describe(record, include_arn=False)
 
     def get(self, ref: FunctionRef, qualifier: str) -> dict[str, Any]:
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue(NOT_PUBLISHED)
         with self.deps.store.read() as tx:
-            require_function(tx, ref)
+            require_qualifier(tx, ref, qualifier)
             record = tx.get_provisioned(ref.account, ref.region, ref.name, qualifier)
         if record is None:
             raise errors.ProvisionedConcurrencyConfigNotFound(NOT_FOUND)
         return self._describe(record, include_arn=False)
 
     def delete(self, ref: FunctionRef, qualifier: str) -> None:
+        if qualifier == LATEST:
+            raise errors.InvalidParameterValue(NOT_PUBLISHED)
         with self.deps.store.transaction() as tx:
-            require_function(tx, ref)
+            require_qualifier(tx, ref, qualifier)
             if tx.get_provisioned(ref.account, ref.region, ref.name, qualifier) is None:
-                raise errors.ProvisionedConcurrencyConfigNotFound(NOT_FOUND)
+                return  # as on AWS: nothing to delete is no error
             tx.delete_provisioned(ref.account, ref.region, ref.name, qualifier)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
 

@@ -30,10 +30,20 @@ class ControlRunner:
 
 
 def build_operations(control: ControlPlane, executor: Executor) -> dict[str, Handler]:
-    from lambdastack.api.operations import account, aliases, concurrency, functions, layers, provisioned, tags, versions
+    from lambdastack.api.operations import (
+        account,
+        aliases,
+        code_signing,
+        concurrency,
+        functions,
+        layers,
+        provisioned,
+        tags,
+        versions,
+    )
 
     run = ControlRunner(executor)
     operations: dict[str, Handler] = {}
-    for family in (functions, versions, aliases, tags, concurrency, account, layers, provisioned):
+    for family in (functions, versions, aliases, tags, concurrency, account, layers, provisioned, code_signing):
         operations.update(family.handlers(control, run))
     return operations

@@ -1,0 +1,57 @@
+"""The control plane answers as AWS answers: each case in conformance/*.json is a request and the
+answer AWS gave (status, error code, message), with where it was recorded. Account, region and
+names are the only things normalized. Cases run in their file's order on one server, against
+one function with version 1 and an alias."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from helpers import Server, client_for, create_function, unique
+
+CASES = json.loads((Path(__file__).parent / "conformance" / "lambda_cases.json").read_text())["cases"]
+ALIAS = "eventinvokealias"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
+    server = Server(tmp_path_factory.mktemp("conformance") / "data").start()
+    try:
+        # As the recordings' clients: no client-side checks, so the server's own answers show.
+        lam = client_for(server.url, parameter_validation=False)
+        name = create_function(server.client(), name=unique("conf"))
+        lam.publish_version(FunctionName=name)
+        lam.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion="1")
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"].rsplit(":", 1)[0] + ":"
+        yield lam, {"arn": arn, "fn": name, "alias": ALIAS}
+    finally:
+        server.stop()
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return re.sub(r"\{(arn|fn|alias)\}", lambda m: names[m.group(1)], value)
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_answers_as_aws(case: dict[str, Any], setup: tuple[Any, dict[str, str]]) -> None:
+    lam, names = setup
+    expect = _fill(case["expect"], names)
+    try:
+        response = getattr(lam, case["operation"])(**_fill(case["params"], names))
+        got = {"status": response["ResponseMetadata"]["HTTPStatusCode"]}
+    except ClientError as e:
+        got = {"status": e.response["ResponseMetadata"]["HTTPStatusCode"], "code": e.response["Error"]["Code"],
+               "message": e.response["Error"]["Message"]}
+    assert {k: got.get(k) for k in expect} == expect, case["source"]
