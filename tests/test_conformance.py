@@ -1,7 +1,7 @@
 """The control plane answers as AWS answers: each case in conformance/*.json is a request and the
 answer AWS gave (status, error code, message), with where it was recorded. Account, region and
 names are the only things normalized. Cases run in their file's order on one server, against
-one function with version 1 and an alias."""
+one function with versions 1 and 2 and an alias, and one layer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from helpers import Server, client_for, create_function, unique
+from helpers import Server, client_for, create_function, make_zip, unique
 
 CASES = json.loads((Path(__file__).parent / "conformance" / "lambda_cases.json").read_text())["cases"]
 ALIAS = "eventinvokealias"
@@ -27,16 +27,21 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
         lam = client_for(server.url, parameter_validation=False)
         name = create_function(server.client(), name=unique("conf"))
         lam.publish_version(FunctionName=name)
+        lam.update_function_configuration(FunctionName=name, Description="second")
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+        lam.publish_version(FunctionName=name)
         lam.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion="1")
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"].rsplit(":", 1)[0] + ":"
-        yield lam, {"arn": arn, "fn": name, "alias": ALIAS}
+        layer = lam.publish_layer_version(LayerName=unique("conf-layer"), Content={"ZipFile": make_zip({"a": "b"})})
+        yield lam, {"arn": arn, "fn": name, "alias": ALIAS, "layer": layer["LayerArn"].rsplit(":", 1)[1],
+                    "layer_arn": layer["LayerArn"]}
     finally:
         server.stop()
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, str):
-        return re.sub(r"\{(arn|fn|alias)\}", lambda m: names[m.group(1)], value)
+        return re.sub(r"\{(arn|fn|alias|layer_arn|layer)\}", lambda m: names[m.group(1)], value)
     if isinstance(value, dict):
         return {k: _fill(v, names) for k, v in value.items()}
     if isinstance(value, list):

@@ -185,7 +185,7 @@ def test_alias_lifecycle(lam: Any) -> None:
     assert lam.delete_alias(FunctionName=name, Name="live")["ResponseMetadata"]["HTTPStatusCode"] == 204
     code, message, status = error_of(lam.get_alias, FunctionName=name, Name="live")
     assert (code, status) == ("ResourceNotFoundException", 404)
-    assert message == f"Alias not found: {arn(name, 'live')}"
+    assert message == f"Cannot find alias arn: {arn(name, 'live')}"  # AWS's words
     code, _, status = error_of(lam.delete_alias, FunctionName=name, Name="live")
     assert (code, status) == ("ResourceNotFoundException", 404)
 

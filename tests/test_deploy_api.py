@@ -170,7 +170,7 @@ def test_deployments_that_cannot_start(server: Server, plain_lam: Any) -> None:
     assert (status, code) == (404, "ResourceNotFoundException")
     status, code, message = error_of(start_deployment(server, FunctionName=name, AliasName="nope",
                                                       TargetVersion=new))
-    assert (status, code) == (404, "ResourceNotFoundException") and "Alias not found" in message
+    assert (status, code) == (404, "ResourceNotFoundException") and "Cannot find alias arn" in message
     status, code, _ = error_of(start_deployment(server, FunctionName=name, AliasName="live", TargetVersion="9"))
     assert (status, code) == (404, "ResourceNotFoundException")
     status, code, _ = error_of(start_deployment(server, FunctionName=name, AliasName="live",

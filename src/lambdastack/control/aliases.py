@@ -26,7 +26,7 @@ def render(alias: AliasRecord) -> dict[str, Any]:
 
 
 def _alias_not_found(ref: FunctionRef, name: str) -> errors.LambdaError:
-    return errors.ResourceNotFound(f"Alias not found: {function_arn(ref.account, ref.region, ref.name, name)}")
+    return errors.ResourceNotFound(f"Cannot find alias arn: {function_arn(ref.account, ref.region, ref.name, name)}")
 
 
 def _check_target(tx: Transaction, ref: FunctionRef, primary: str, weights: dict[str, float]) -> None:
@@ -36,10 +36,6 @@ def _check_target(tx: Transaction, ref: FunctionRef, primary: str, weights: dict
         raise function_not_found(ref, primary)
     if not weights:
         return
-    if len(weights) > 1:
-        raise errors.InvalidParameterValue(
-            "RoutingConfig.AdditionalVersionWeights can name at most one additional version."
-        )
     if primary == LATEST:
         raise errors.InvalidParameterValue("$LATEST is not supported for an alias pointing to more than 1 version")
     for version, weight in weights.items():
@@ -56,6 +52,12 @@ def _check_target(tx: Transaction, ref: FunctionRef, primary: str, weights: dict
             raise function_not_found(ref, version)
 
 
+def _check_weight_count(weights: dict[str, float]) -> None:
+    """Checked before anything else, as AWS does."""
+    if len(weights) > 1:
+        raise errors.InvalidParameterValue("Number of items in AdditionalVersionWeights cannot be greater than 1")
+
+
 def _weights(routing: dict[str, Any] | None) -> dict[str, float]:
     return {k: float(v) for k, v in ((routing or {}).get("AdditionalVersionWeights") or {}).items()}
 
@@ -67,8 +69,10 @@ class AliasService:
     def create(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
         name = params["Name"]
         weights = _weights(params.get("RoutingConfig"))
+        _check_weight_count(weights)
         with self.deps.store.transaction() as tx:
-            require_function(tx, ref)
+            if tx.get_function(ref.account, ref.region, ref.name) is None:
+                raise function_not_found(ref, params["FunctionVersion"])  # AWS names the version asked for
             if tx.get_alias(ref.account, ref.region, ref.name, name) is not None:
                 raise errors.ResourceConflict(
                     f"Alias already exists: {function_arn(ref.account, ref.region, ref.name, name)}"
@@ -109,6 +113,7 @@ class AliasService:
                 alias.description = params["Description"]
             if "RoutingConfig" in params:
                 alias.weights = _weights(params["RoutingConfig"])
+                _check_weight_count(alias.weights)
             _check_target(tx, ref, alias.function_version, alias.weights)
             alias.revision_id = configuration.new_revision()
             tx.put_alias(alias)

@@ -100,6 +100,11 @@ def _b64(sha256_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
+def _positive(version: int) -> None:
+    if version < 1:
+        raise errors.InvalidParameterValue("Layer Version Cannot be less than 1")
+
+
 def _version_not_found(ref: LayerRef, version: int) -> errors.LambdaError:
     return errors.ResourceNotFound(f"Layer version {ref.version_arn(version)} does not exist.")
 
@@ -203,6 +208,7 @@ class LayerService:
         return record
 
     def get(self, ref: LayerRef, version: int, base_url: str) -> dict[str, Any]:
+        _positive(version)
         with self.deps.store.read() as tx:
             record = self._require(tx, ref, version)
         return self.render(record, base_url)
@@ -215,6 +221,7 @@ class LayerService:
 
     def delete(self, ref: LayerRef, version: int) -> None:
         """Delete a version; deleting one that does not exist is not an error (as on Lambda)."""
+        _positive(version)
         with self.deps.store.transaction() as tx:
             record = tx.get_layer_version(ref.account, ref.region, ref.name, version)
             if record is None:

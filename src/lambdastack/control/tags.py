@@ -28,14 +28,15 @@ class TagService:
             raise errors.ResourceNotFound(f"Resource not found: {resource}")
         if arn.qualifier is not None:
             raise errors.InvalidParameterValue(
-                f"Tags apply to functions, not to versions or aliases; use the unqualified ARN: {resource}"
-            )
+                "Tags on function aliases and versions are not supported. Please specify a function ARN.")
         if arn.account != account or arn.region != region:
             raise errors.ResourceNotFound(f"Function not found: {resource}")
         return FunctionRef(account, region, arn.name)
 
     def tag(self, resource: str, account: str, region: str, tags: dict[str, str]) -> None:
         ref = self._function(resource, account, region)
+        if not tags:
+            raise errors.InvalidParameterValue("An error occurred and the request cannot be processed.")  # AWS's words
         with self.deps.store.transaction() as tx:
             fn = require_function(tx, ref)
             merged = {**fn.tags, **tags}

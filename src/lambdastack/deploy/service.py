@@ -197,7 +197,7 @@ class DeploymentService:
             alias = tx.get_alias(ref.account, ref.region, ref.name, alias_name)
             if alias is None:
                 raise errors.ResourceNotFound(
-                    f"Alias not found: {function_arn(ref.account, ref.region, ref.name, alias_name)}"
+                    f"Cannot find alias arn: {function_arn(ref.account, ref.region, ref.name, alias_name)}"
                 )
             if tx.get_version(ref.account, ref.region, ref.name, target) is None:
                 version_arn = function_arn(ref.account, ref.region, ref.name, target)
