@@ -316,9 +316,12 @@ def test_name_and_arn_forms(lam: Any) -> None:
 
 def test_name_limits(lam: Any) -> None:
     code, message, status = error_of(create, lam, "n" * 65)
-    assert (code, status) == ("ValidationException", 400)
+    assert (code, status) == ("InvalidParameterValueException", 400)  # AWS's code for this one, recorded
     assert "Member must have length less than or equal to 64" in message
     create(lam, unique("n").ljust(64, "n"))
+    # Elsewhere a longer name (GetFunction takes up to 170 characters) just names no function.
+    code, message, status = error_of(lam.get_function, FunctionName="n" * 100)
+    assert (code, status) == ("ResourceNotFoundException", 404) and message.endswith(":function:" + "n" * 100)
     code, _, status = error_of(lam.get_function, FunctionName="bad name!")
     assert (code, status) == ("ValidationException", 400)
 

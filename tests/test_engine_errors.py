@@ -182,7 +182,7 @@ def test_missing_function_version_and_alias_are_404(lam: Any) -> None:
     code, message, status = service_error(lam.invoke, FunctionName="no-such-function-here")
     assert (code, status) == ("ResourceNotFoundException", 404)
     assert message.startswith("Function not found: arn:aws:lambda:us-east-1:")
-    assert message.endswith(":function:no-such-function-here")
+    assert message.endswith(":function:no-such-function-here:$LATEST")  # Invoke names $LATEST, as AWS does
     name = create_function(lam, COUNTER)
     for qualifier in ("7", "no-such-alias"):
         code, message, status = service_error(lam.invoke, FunctionName=name, Qualifier=qualifier)

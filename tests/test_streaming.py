@@ -238,7 +238,8 @@ def test_requests_refused_as_invoke_refuses_them(lam: Any, custom: str) -> None:
     missing = unique("missing")
     code, status, message = error_of(FunctionName=missing, Payload=b"{}")
     assert (code, status) == ("ResourceNotFoundException", 404)
-    assert message.startswith("Function not found: arn:aws:lambda:us-east-1:") and message.endswith(missing)
+    assert message.startswith("Function not found: arn:aws:lambda:us-east-1:") and message.endswith(
+        f"{missing}:$LATEST")
     code, status, message = error_of(FunctionName=custom, Payload=b"{" + b" " * 6_291_456 + b"}")
     assert (code, status) == ("RequestTooLargeException", 413)
     assert message == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"

@@ -10,6 +10,7 @@ from lambdastack.control.code import CodeRef
 from lambdastack.control.common import (
     Deps,
     check_revision,
+    function_not_found,
     require_function,
     require_latest,
     resolve,
@@ -113,7 +114,9 @@ class FunctionService:
 
     def get(self, ref: FunctionRef, base_url: str) -> dict[str, Any]:
         with self.deps.store.read() as tx:
-            fn = require_function(tx, ref)
+            fn = tx.get_function(ref.account, ref.region, ref.name)
+            if fn is None:
+                raise function_not_found(ref, ref.qualifier)  # GetFunction names the qualifier it was given
             record, _ = resolve(tx, ref)
         out: dict[str, Any] = {
             "Configuration": configuration.render(record.config, ref.qualifier),

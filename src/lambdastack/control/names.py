@@ -66,7 +66,11 @@ def parse_function_name(
     region_part: str | None = None
     account_part: str | None = None
     if parts[0] == "arn":
-        # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
+        # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]; as in the model's
+        # pattern, `function:` may be left out, so `arn:aws:lambda:<region>:<account>:function` names
+        # a function called "function" (AWS answers so).
+        if len(parts) == 6 and parts[2] == "lambda":
+            parts = [*parts[:5], "function", parts[5]]
         if len(parts) not in (7, 8) or parts[2] != "lambda" or parts[5] != "function":
             raise errors.InvalidParameterValue(f"Invalid function ARN: {text}")
         region_part, account_part, rest = parts[3], parts[4], parts[6:]
@@ -94,8 +98,6 @@ def parse_function_name(
         raise errors.InvalidParameterValue(f"Invalid account in function ARN: {text}")
     if not _NAME.fullmatch(name):
         raise validation_error(text, member, f"Member must satisfy regular expression pattern: {_NAME.pattern}")
-    if len(name) > MAX_NAME:
-        raise validation_error(text, member, f"Member must have length less than or equal to {MAX_NAME}")
     if name_qualifier is not None and not _QUALIFIER.fullmatch(name_qualifier):
         raise errors.InvalidParameterValue(f"Invalid qualifier in function name: {text}")
     if name_qualifier is not None and qualifier is not None and name_qualifier != qualifier:

@@ -57,7 +57,8 @@ class Resolver:
             version = q or LATEST
             record = self._version(account, region, ref.name, version)
             if record is None:
-                raise errors.ResourceNotFound(f"Function not found: {function_arn(account, region, ref.name, q)}")
+                # Invoke names $LATEST when no qualifier was given, as AWS does.
+                raise errors.ResourceNotFound(f"Function not found: {function_arn(account, region, ref.name, version)}")
             return Target(record, function_arn(account, region, ref.name, q), version)
         alias = self._alias(account, region, ref.name, q)
         if alias is None:

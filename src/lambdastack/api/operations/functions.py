@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambdastack import errors
 from lambdastack.api.asgi import Handler
 from lambdastack.api.context import RequestContext
 from lambdastack.api.operations import ControlRunner
-from lambdastack.control.names import parse_function_name, unqualified
+from lambdastack.control.names import MAX_NAME, parse_function_name, unqualified
 from lambdastack.control.plane import ControlPlane
 
 Params = dict[str, Any]
@@ -19,6 +20,10 @@ def handlers(control: ControlPlane, run: ControlRunner) -> dict[str, Handler]:
 
     async def create_function(ctx: RequestContext, params: Params) -> Params:
         ref = parse_function_name(params["FunctionName"], ctx.account, ctx.region)
+        if len(ref.name) > MAX_NAME:  # elsewhere a longer name is only one that names nothing (404), as on AWS
+            raise errors.InvalidParameterValue(
+                f"1 validation error detected: Value '{ref.name}' at 'functionName' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_NAME}")
         return await run(functions.create, ref, params)
 
     async def get_function(ctx: RequestContext, params: Params) -> Params:
