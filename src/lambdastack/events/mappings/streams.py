@@ -203,14 +203,9 @@ class StreamPoller:
             if stop.is_set():
                 return False
             batch, retries = pending.pop(0)
-            if mapping.max_age_s >= 0:
-                oldest_allowed = time.time() - mapping.max_age_s
-                expired = [r for r in batch if r.arrival < oldest_allowed]
-                if expired:
-                    await self._give_up(shard, expired, "RecordAgeExceeded", retries, None)
-                    batch = [r for r in batch if r.arrival >= oldest_allowed]
-                    if not batch:
-                        continue
+            batch = await self._unexpired(shard, batch, retries)
+            if not batch:
+                continue
             outcome = await self._invoke(batch)
             if outcome.ok:
                 self.report("OK")
@@ -275,14 +270,10 @@ class StreamPoller:
         mapping = self.mapping
         retries = 0
         while not stop.is_set():
-            if mapping.max_age_s >= 0 and records:
-                oldest_allowed = time.time() - mapping.max_age_s
-                expired = [r for r in records if r.arrival < oldest_allowed]
-                if expired:
-                    await self._give_up(shard, expired, "RecordAgeExceeded", retries, None)
-                    records = [r for r in records if r.arrival >= oldest_allowed]
-                    if not records:
-                        return True
+            if records:
+                records = await self._unexpired(shard, records, retries)
+                if not records:
+                    return True
             state, result = await invoker(window, records, final=final, early=early)
             if state is not None:
                 window.state = state
@@ -302,6 +293,16 @@ class StreamPoller:
             retries += 1
             await _sleep(stop, RETRY_BACKOFF_S)
         return False
+
+    async def _unexpired(self, shard: str, records: list[StreamRecord], retries: int) -> list[StreamRecord]:
+        """The records not older than MaximumRecordAgeInSeconds; the others are given up."""
+        if self.mapping.max_age_s < 0:
+            return records
+        oldest_allowed = time.time() - self.mapping.max_age_s
+        expired = [r for r in records if r.arrival < oldest_allowed]
+        if expired:
+            await self._give_up(shard, expired, "RecordAgeExceeded", retries, None)
+        return [r for r in records if r.arrival >= oldest_allowed]
 
     async def _invoke_payload(self, payload: bytes) -> dict[str, Any]:
         mapping = self.mapping

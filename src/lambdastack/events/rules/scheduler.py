@@ -10,7 +10,6 @@ CATCH_UP_S in the past (the server was down) are skipped, and logged.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -19,11 +18,11 @@ from typing import Any
 
 from lambdastack.control.rules import ActiveRule, RuleService
 from lambdastack.events.rules.delivery import Enqueue, deliver
+from lambdastack.events.ticker import SecondTicker
 
 log = logging.getLogger("lambdastack.events.rules")
 
 CATCH_UP_S = 15 * 60
-TICK_S = 1.0
 ControlCall = Callable[..., Awaitable[Any]]
 
 
@@ -46,26 +45,13 @@ class Scheduler:
         self.rules = rules
         self.enqueue = enqueue
         self.control = control
-        self._task: asyncio.Task[None] | None = None
+        self._ticker = SecondTicker(self.tick, log, "scheduled rules")
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
+        self._ticker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick(dt.datetime.now(dt.UTC))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduled rules: a tick failed")
-            now = dt.datetime.now(dt.UTC)
-            await asyncio.sleep(TICK_S - now.microsecond / 1e6 + 0.01)  # just after each second starts
+        await self._ticker.stop()
 
     async def tick(self, now: dt.datetime) -> None:
         rules = await self.control(self.rules.active)

@@ -15,7 +15,6 @@ The function receives the target's `Input` (`{}` without one), with the context 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import sqlite3
@@ -25,11 +24,11 @@ from typing import Any
 
 from lambdastack.control.scheduler import ActiveSchedule, ScheduleService
 from lambdastack.events.rules.delivery import Enqueue, function_of
+from lambdastack.events.ticker import SecondTicker
 
 log = logging.getLogger("lambdastack.events.schedules")
 
 CATCH_UP_S = 15 * 60
-TICK_S = 1.0
 ControlCall = Callable[..., Awaitable[Any]]
 
 
@@ -48,26 +47,13 @@ class ScheduleRunner:
         self.schedules = schedules
         self.enqueue = enqueue
         self.control = control
-        self._task: asyncio.Task[None] | None = None
+        self._ticker = SecondTicker(self.tick, log, "schedules")
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
+        self._ticker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick(dt.datetime.now(dt.UTC))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("schedules: a tick failed")
-            now = dt.datetime.now(dt.UTC)
-            await asyncio.sleep(TICK_S - now.microsecond / 1e6 + 0.01)  # just after each second starts
+        await self._ticker.stop()
 
     async def tick(self, now: dt.datetime) -> None:
         for schedule in await self.control(self.schedules.active):
