@@ -67,14 +67,14 @@ def test_one_url_per_target_and_lambdas_errors(lam: Any) -> None:
     code, message, status = _error(lam.create_function_url_config, FunctionName=name, AuthType="OPEN")
     assert (code, status) == ("ValidationException", 400) and "authType" in message
     assert _error(lam.create_function_url_config, FunctionName=name, Qualifier="nope", AuthType="NONE") == (
-        "ResourceNotFoundException", f"Function not found: {arn}:nope", 404)
+        "ResourceNotFoundException", "Function does not exist", 404)  # AWS's words (tests/conformance)
     missing = unique()
-    for call in (lam.delete_function_url_config, lam.list_function_url_configs):
-        code, message, status = _error(call, FunctionName=missing)
-        assert (code, status) == ("ResourceNotFoundException", 404) and missing in message
-    # Get answers as for a function without a URL (AWS's answer, recorded).
-    assert _error(lam.get_function_url_config, FunctionName=missing) == (
-        "ResourceNotFoundException", "The resource you requested does not exist.", 404)
+    code, message, status = _error(lam.list_function_url_configs, FunctionName=missing)
+    assert (code, status) == ("ResourceNotFoundException", 404) and missing in message
+    # Get and Delete answer as for a function without a URL (AWS's answers, recorded).
+    for call in (lam.get_function_url_config, lam.delete_function_url_config):
+        assert _error(call, FunctionName=missing) == (
+            "ResourceNotFoundException", "The resource you requested does not exist.", 404)
     code, _, status = _error(lam.update_function_url_config, FunctionName=unique(), AuthType="NONE")
     assert (code, status) == ("ResourceNotFoundException", 404)
 

@@ -12,6 +12,7 @@ import datetime as dt
 import secrets
 import string
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from lambdastack import errors
@@ -54,7 +55,7 @@ class FunctionUrlService:
         deps.events.on_function_deleted(self._forget)
 
     def create(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
-        self._require_target(ref)
+        self._require_target(ref, missing=_no_function)
         now = _now()
         record = FunctionUrlRecord(
             ref.account, ref.region, ref.name, ref.qualifier or "", _new_url_id(), params["AuthType"],
@@ -73,15 +74,10 @@ class FunctionUrlService:
         return render(record, self.naming, with_modified=False)
 
     def get(self, ref: FunctionRef) -> dict[str, Any]:
-        try:
-            return render(self._existing(ref), self.naming)
-        except errors.LambdaError as e:
-            if e.code == "ResourceNotFoundException":
-                raise _no_url()  # AWS: the same answer whether the function or only its URL is missing
-            raise
+        return render(self._existing(ref, missing=_no_url), self.naming)
 
     def update(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
-        record = self._existing(ref)
+        record = self._existing(ref, missing=_no_function)
         if "AuthType" in params:
             record.auth_type = params["AuthType"]
         if "InvokeMode" in params:
@@ -96,7 +92,7 @@ class FunctionUrlService:
         return render(record, self.naming)
 
     def delete(self, ref: FunctionRef) -> None:
-        self._require_target(ref)
+        self._require_target(ref, missing=_no_url)
         try:
             deleted = self.urls.delete(ref.account, ref.region, ref.name, ref.qualifier or "")
         finally:
@@ -137,18 +133,28 @@ class FunctionUrlService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _require_target(self, ref: FunctionRef) -> None:
+    def _require_target(self, ref: FunctionRef, missing: Callable[[], errors.LambdaError] | None = None) -> None:
+        """The function (and alias) must exist; `missing()` is AWS's answer when not, per operation."""
         with self.deps.store.read() as tx:
-            require_function(tx, ref)
-            if ref.qualifier:
-                resolve(tx, ref)  # 404 for an alias that does not exist
+            try:
+                require_function(tx, ref)
+                if ref.qualifier:
+                    resolve(tx, ref)  # 404 for an alias that does not exist
+            except errors.LambdaError as e:
+                if missing is None or e.code != "ResourceNotFoundException":
+                    raise
+                raise missing()
 
-    def _existing(self, ref: FunctionRef) -> FunctionUrlRecord:
-        self._require_target(ref)
+    def _existing(self, ref: FunctionRef, missing: Callable[[], errors.LambdaError]) -> FunctionUrlRecord:
+        self._require_target(ref, missing)
         record = self.urls.get(ref.account, ref.region, ref.name, ref.qualifier or "")
         if record is None:
             raise _no_url()
         return record
+
+
+def _no_function() -> errors.LambdaError:
+    return errors.ResourceNotFound("Function does not exist")
 
 
 def _no_url() -> errors.LambdaError:
