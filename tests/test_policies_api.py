@@ -71,11 +71,14 @@ def test_errors(lam: Any) -> None:
                              Principal="123456789012", PrincipalOrgID="o-a1b2c3d4e5")
     assert (code, status) == ("InvalidParameterValueException", 400)
     missing = unique()
-    for call, params in ((lam.get_policy, {}), (lam.remove_permission, {"StatementId": "x"}),
+    for call, params in ((lam.remove_permission, {"StatementId": "x"}),
                          (lam.add_permission, {"StatementId": "x", "Action": "lambda:InvokeFunction",
                                                "Principal": "*"})):
         code, message, status = _error(call, FunctionName=missing, **params)
         assert (code, status) == ("ResourceNotFoundException", 404) and missing in message
+    # GetPolicy answers alike for a missing function and a function without a policy (AWS, recorded).
+    assert _error(lam.get_policy, FunctionName=missing) == (
+        "ResourceNotFoundException", "The resource you requested does not exist.", 404)
 
 
 def test_each_qualifier_has_its_own_policy(lam: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ def function_not_found(ref: FunctionRef, qualifier: str | None = None) -> errors
     return errors.ResourceNotFound(f"Function not found: {function_arn(ref.account, ref.region, ref.name, qualifier)}")
 
 
+_ALIAS_NAME = re.compile(r"[a-zA-Z0-9_-]+")
+
+
 def alias_not_found(ref: FunctionRef, alias: str) -> errors.LambdaError:
     return errors.ResourceNotFound(f"Cannot find alias arn: {function_arn(ref.account, ref.region, ref.name, alias)}")
 
@@ -46,7 +50,7 @@ def require_qualifier(tx: Reader, ref: FunctionRef, qualifier: str) -> None:
     """A published version or an alias of the function, as AWS checks it (the function's own
     absence shows as the qualifier's): `Function not found: ...:<version>` or `Cannot find alias
     arn: ...:<alias>`."""
-    if is_version(qualifier):
+    if is_version(qualifier) or not _ALIAS_NAME.fullmatch(qualifier):  # no alias can have that name
         if qualifier == LATEST or tx.get_version(ref.account, ref.region, ref.name, qualifier) is None:
             raise function_not_found(ref, qualifier)
     elif tx.get_alias(ref.account, ref.region, ref.name, qualifier) is None:

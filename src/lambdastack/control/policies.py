@@ -10,13 +10,19 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from lambdastack import errors
 from lambdastack.control import configuration, policy_documents
-from lambdastack.control.common import Deps, check_revision, function_not_found, require_function, resolve
+from lambdastack.control.common import (
+    Deps,
+    check_revision,
+    function_not_found,
+    require_qualifier,
+)
 from lambdastack.control.names import FunctionRef, function_arn, is_version
 from lambdastack.store.function_policies import PolicyRecord, PolicyStore, TargetGone
 from lambdastack.store.records import LATEST
@@ -135,7 +141,8 @@ class PolicyService:
         return {"Statement": orjson.dumps(added).decode()}
 
     def remove_permission(self, ref: FunctionRef, sid: str, revision_id: str | None) -> None:
-        qualifier, alias = self._target(ref)
+        qualifier, alias = self._target(ref, missing_function=lambda: errors.ResourceNotFound(
+            f"No policy found for: {function_arn(ref.account, ref.region, ref.name, ref.qualifier)}"))
         record = self.policies.get(ref.account, ref.region, ref.name, qualifier)
         if record is None:
             raise errors.ResourceNotFound("No policy is associated with the given resource.")
@@ -147,7 +154,12 @@ class PolicyService:
         self._save(ref, record, alias)
 
     def get_policy(self, ref: FunctionRef) -> dict[str, Any]:
-        qualifier, _ = self._target(ref)
+        try:
+            qualifier, _ = self._target(ref)
+        except errors.LambdaError as e:
+            if e.code == "ResourceNotFoundException":  # AWS: one answer for every missing thing here
+                raise errors.ResourceNotFound("The resource you requested does not exist.")
+            raise
         record = self.policies.get(ref.account, ref.region, ref.name, qualifier)
         if record is None:
             raise errors.ResourceNotFound("The resource you requested does not exist.")
@@ -175,12 +187,15 @@ class PolicyService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _target(self, ref: FunctionRef) -> tuple[str, str | None]:
-        """The policy's qualifier ("" for the function itself) and its alias, if it is one; 404s."""
+    def _target(self, ref: FunctionRef,
+                missing_function: Callable[[], errors.LambdaError] | None = None) -> tuple[str, str | None]:
+        """The policy's qualifier ("" for the function itself) and its alias, if it is one; 404s
+        in AWS's words (`Cannot find alias arn: ...` for an alias)."""
         with self.deps.store.read() as tx:
-            require_function(tx, ref)
+            if tx.get_function(ref.account, ref.region, ref.name) is None:
+                raise missing_function() if missing_function is not None else function_not_found(ref)
             if ref.qualifier and ref.qualifier != LATEST:
-                resolve(tx, ref)
+                require_qualifier(tx, ref, ref.qualifier)
         qualifier = ref.qualifier or ""
         if qualifier == LATEST:
             raise errors.InvalidParameterValue("We currently do not support adding policies for $LATEST.")

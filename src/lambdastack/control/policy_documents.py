@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
+
+from lambdastack import errors
 
 POLICY_MAX_BYTES = 20 * 1024
 DUPLICATE_SID = ("The statement id ({sid}) provided already exists. Please provide a new statement id, "
@@ -19,7 +22,9 @@ def principal(value: str) -> Any:
         return {"AWS": f"arn:aws:iam::{value}:root"}
     if value.endswith(".amazonaws.com") or value.endswith(".amazonaws.com.cn"):
         return {"Service": value}
-    return {"AWS": value}
+    if re.fullmatch(r"arn:aws[a-zA-Z-]*:(iam|sts)::\d{12}:.+", value):
+        return {"AWS": value}
+    raise errors.InvalidParameterValue("The provided principal was invalid. Please check the principal and try again.")
 
 
 def document(statements: list[dict[str, Any]]) -> str:
