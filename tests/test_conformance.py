@@ -17,6 +17,8 @@ from helpers import Server, client_for, create_function, make_zip, unique
 
 CASES = json.loads((Path(__file__).parent / "conformance" / "lambda_cases.json").read_text())["cases"]
 ALIAS = "eventinvokealias"
+# One violation of a model constraint in a ValidationException's message, as the recordings list them.
+CONSTRAINT_VIOLATION = re.compile(r"(Value '.*?' at '.*?' failed to satisfy constraint: .+?(?=;|$))")
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +35,18 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
         lam.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion="1")
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"].rsplit(":", 1)[0] + ":"
         layer = lam.publish_layer_version(LayerName=unique("conf-layer"), Content={"ZipFile": make_zip({"a": "b"})})
+        region, account = arn.split(":")[3:5]
         yield lam, {"arn": arn, "fn": name, "alias": ALIAS, "layer": layer["LayerArn"].rsplit(":", 1)[1],
-                    "layer_arn": layer["LayerArn"]}
+                    "layer_arn": layer["LayerArn"], "account": account, "region": region}
     finally:
         server.stop()
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
+    if value == "{zip}":
+        return make_zip({"index.py": "def handler(event, context):\n    return event\n"})
     if isinstance(value, str):
-        return re.sub(r"\{(arn|fn|alias|layer_arn|layer)\}", lambda m: names[m.group(1)], value)
+        return re.sub(r"\{(arn|fn|alias|layer_arn|layer|account|region)\}", lambda m: names[m.group(1)], value)
     if isinstance(value, dict):
         return {k: _fill(v, names) for k, v in value.items()}
     if isinstance(value, list):
@@ -57,6 +62,7 @@ def test_answers_as_aws(case: dict[str, Any], setup: tuple[Any, dict[str, str]])
         response = getattr(lam, case["operation"])(**_fill(case["params"], names))
         got = {"status": response["ResponseMetadata"]["HTTPStatusCode"]}
     except ClientError as e:
+        message = e.response["Error"]["Message"]
         got = {"status": e.response["ResponseMetadata"]["HTTPStatusCode"], "code": e.response["Error"]["Code"],
-               "message": e.response["Error"]["Message"]}
+               "message": message, "errors": sorted(CONSTRAINT_VIOLATION.findall(message))}
     assert {k: got.get(k) for k in expect} == expect, case["source"]

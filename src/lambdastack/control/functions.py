@@ -16,7 +16,7 @@ from lambdastack.control.common import (
     resolve,
 )
 from lambdastack.control.layers import lookup_in
-from lambdastack.control.names import FunctionRef, is_version_number
+from lambdastack.control.names import FunctionRef, could_be_alias, is_version_number
 from lambdastack.control.tags import check_tags
 from lambdastack.control.versions import publish_in
 from lambdastack.store.records import LATEST, FunctionRecord, VersionRecord
@@ -261,10 +261,14 @@ class FunctionService:
             self._delete_function(ref)
         elif ref.qualifier == LATEST:
             raise errors.InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
+        elif could_be_alias(ref.qualifier):
+            # AWS's words, and before it looks the function up.
+            raise errors.InvalidParameterValue("Deletion of aliases is not currently supported.")
         elif not is_version_number(ref.qualifier):
-            raise errors.InvalidParameterValue(
-                f"Deletion of aliases is not supported by DeleteFunction: use DeleteAlias for {ref.qualifier}."
-            )
+            # A qualifier no version or alias could have ("$latest"): nothing to delete, once the
+            # function is found.
+            with self.deps.store.transaction() as tx:
+                require_function(tx, ref)
         else:
             self._delete_version(ref, ref.qualifier)
 

@@ -46,6 +46,11 @@ def is_version_number(qualifier: str) -> bool:
     return bool(_VERSION.fullmatch(qualifier))
 
 
+def could_be_alias(qualifier: str) -> bool:
+    """Whether an alias could have this name (the model's alias pattern: not all digits)."""
+    return bool(_NAME.fullmatch(qualifier)) and not is_version_number(qualifier)
+
+
 def is_version(qualifier: str) -> bool:
     return qualifier == LATEST or is_version_number(qualifier)
 
