@@ -36,8 +36,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"].rsplit(":", 1)[0] + ":"
         layer = lam.publish_layer_version(LayerName=unique("conf-layer"), Content={"ZipFile": make_zip({"a": "b"})})
         region, account = arn.split(":")[3:5]
+        code_sha = lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
         yield lam, {"arn": arn, "fn": name, "alias": ALIAS, "layer": layer["LayerArn"].rsplit(":", 1)[1],
-                    "layer_arn": layer["LayerArn"], "account": account, "region": region}
+                    "layer_arn": layer["LayerArn"], "account": account, "region": region,
+                    "code_sha": code_sha}
     finally:
         server.stop()
 
@@ -45,8 +47,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
 def _fill(value: Any, names: dict[str, str]) -> Any:
     if value == "{zip}":
         return make_zip({"index.py": "def handler(event, context):\n    return event\n"})
+    if value == "{notzip}":
+        return b"this is not a zipfile, just a random string"
     if isinstance(value, str):
-        return re.sub(r"\{(arn|fn|alias|layer_arn|layer|account|region)\}", lambda m: names[m.group(1)], value)
+        return re.sub(r"\{(arn|fn|alias|layer_arn|layer|account|region|code_sha)\}", lambda m: names[m.group(1)], value)
     if isinstance(value, dict):
         return {k: _fill(v, names) for k, v in value.items()}
     if isinstance(value, list):

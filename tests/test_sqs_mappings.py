@@ -123,8 +123,8 @@ def test_mapping_shapes_states_and_errors(lam: Any, aws: Aws) -> None:
         assert refused("InvalidParameterValueException", lam.create_event_source_mapping,
                        EventSourceArn=aws.queue(unique("src"))[1], FunctionName=name,
                        FilterCriteria={"Filters": [{"Pattern": pattern}]}) == "Invalid filter pattern definition."
-    refused("ResourceNotFoundException", lam.create_event_source_mapping, EventSourceArn=queue_arn,
-            FunctionName="no-such-function")
+    assert refused("InvalidParameterValueException", lam.create_event_source_mapping, EventSourceArn=queue_arn,
+                   FunctionName="no-such-function") == "Function does not exist"
 
     deleted = lam.delete_event_source_mapping(UUID=uuid)
     assert deleted["State"] == "Deleting"

@@ -14,7 +14,6 @@ from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
-from lambdastack.api.model import apigatewayv2_model, events_model, scheduler_model
 from lambdastack.api.operations import ControlRunner, build_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import event_source_mappings as mapping_operations
@@ -57,6 +56,7 @@ from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
+from lambdastack.service_models import apigatewayv2_model, events_model, scheduler_model
 from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore

@@ -16,11 +16,11 @@ from typing import Any
 from lambdastack import errors
 from lambdastack.api.context import RequestContext
 from lambdastack.api.eventstream import EventStreamEncoder
-from lambdastack.api.model import Operation, ServiceModel, lambda_model
 from lambdastack.api.routing import Router, parse_query
 from lambdastack.api.sigv4 import caller_from
 from lambdastack.api.validation import Validator
 from lambdastack.api.wire import RequestParser, ResponseWriter
+from lambdastack.service_models import Operation, ServiceModel, lambda_model
 
 log = logging.getLogger("lambdastack.api")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lambdastack.api.model import ServiceModel
+from lambdastack.service_models import ServiceModel
 
 _PRELUDE = struct.Struct("!II")
 _CRC = struct.Struct("!I")

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
-from lambdastack.api.model import Operation, ServiceModel
+from lambdastack.service_models import Operation, ServiceModel
 
 
 @dataclass(frozen=True)

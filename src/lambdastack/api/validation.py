@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lambdastack import errors
-from lambdastack.api.model import ServiceModel, Shape
+from lambdastack.service_models import ServiceModel, Shape
 
 
 @functools.cache
@@ -32,23 +32,68 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, shape: Shape | None = None, model: ServiceModel | None = None) -> str:
+    """A value as AWS prints it in a violation: quoted, Java-style (`[a, b]`, `{k=v}`, `null`)."""
+    if value is None:
+        return "null"
+    text = _java(value, shape, model)
+    return f"'{_abbrev(text) if isinstance(value, dict | list) else text}'"
+
+
+def _java(value: Any, shape: Shape | None, model: ServiceModel | None) -> str:
+    """Java's toString of the value AWS deserialized: a double is printed with its fraction."""
+    kind = shape["type"] if shape else None
     if value is None:
         return "null"
     if isinstance(value, bool):
-        value = str(value).lower()
-    elif isinstance(value, bytes):
-        value = f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
-    elif isinstance(value, dict | list):
-        value = _abbrev(value)
-    return f"'{value}'"
+        return str(value).lower()
+    if isinstance(value, bytes | bytearray):
+        return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
+    if isinstance(value, dict):
+        key = _inner(shape, "key", model) if kind == "map" else None
+        item = _inner(shape, "value", model) if kind == "map" else None
+        return "{" + ", ".join(f"{_java(k, key, model)}={_java(v, item, model)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        member = _inner(shape, "member", model) if kind == "list" else None
+        return "[" + ", ".join(_java(v, member, model) for v in value) + "]"
+    if kind in ("double", "float") and isinstance(value, int | float):
+        return repr(float(value))
+    return str(value)
 
 
-def _abbrev(value: Any) -> str:
-    text = str(value)
+def _inner(shape: Shape | None, part: str, model: ServiceModel | None) -> Shape | None:
+    return model.shape(shape[part]["shape"]) if shape is not None and model is not None else None
+
+
+def _abbrev(text: str) -> str:
     return text if len(text) <= 256 else text[:253] + "..."
 
 
+def _constraints(shape: Shape) -> list[str]:
+    """Every constraint of a shape, in the order AWS lists them for a list's members or a map's."""
+    out: list[str] = []
+    if shape["type"] in ("integer", "long", "double", "float"):
+        fmt = (lambda n: repr(float(n))) if shape["type"] in ("double", "float") else str
+        if "max" in shape:
+            out.append(f"Member must have value less than or equal to {fmt(shape['max'])}")
+        if "min" in shape:
+            out.append(f"Member must have value greater than or equal to {fmt(shape['min'])}")
+    else:
+        if "max" in shape:
+            out.append(f"Member must have length less than or equal to {shape['max']}")
+        if "min" in shape:
+            out.append(f"Member must have length greater than or equal to {shape['min']}")
+    if "enum" in shape:
+        out.append("Member must satisfy enum value set: [" + ", ".join(shape["enum"]) + "]")
+    if "pattern" in shape:
+        out.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
+    return out
+
+
+NOT_NULL = "Member must not be null"
+# Members whose enum the operation checks, answering as AWS does (InvalidParameterValueException,
+# its own list): a function's runtime.
+CHECKED_BY_OPERATION = {("Runtime", "runtime")}
 MEMO_SIZE = 4096
 
 
@@ -101,7 +146,8 @@ class Validator:
         kind = shape["type"]
 
         def fail(constraint: str) -> None:
-            out.append(f"Value {_show(value)} at '{path}' failed to satisfy constraint: {constraint}")
+            shown = _show(value, shape, self.model)
+            out.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
 
         if kind == "structure":
             if isinstance(value, dict):
@@ -114,7 +160,7 @@ class Validator:
                 fail(f"Member must have length greater than or equal to {shape['min']}")
             if "max" in shape and len(value) > shape["max"]:
                 fail(f"Member must have length less than or equal to {shape['max']}")
-            if "enum" in shape and value not in shape["enum"]:
+            if "enum" in shape and value not in shape["enum"] and (shape_name, path) not in CHECKED_BY_OPERATION:
                 fail("Member must satisfy enum value set: [" + ", ".join(shape["enum"]) + "]")
             if "pattern" in shape and _pattern(shape["pattern"])(value) is None:
                 fail(f"Member must satisfy regular expression pattern: {shape['pattern']}")
@@ -132,27 +178,35 @@ class Validator:
                 fail(f"Member must have length greater than or equal to {shape['min']}")
             if "max" in shape and len(value) > shape["max"]:
                 fail(f"Member must have length less than or equal to {shape['max']}")
-            for i, item in enumerate(value):
-                if item is None:
-                    out.append(f"Value null at '{path}.{i + 1}.member' failed to satisfy constraint: "
-                               "Member must not be null")
-                else:
-                    self._value(shape["member"]["shape"], item, f"{path}.{i + 1}.member", out)
+            member = self.model.shape(shape["member"]["shape"])
+            if member["type"] in ("structure", "list", "map"):
+                for i, item in enumerate(value):
+                    if item is not None:
+                        self._value(shape["member"]["shape"], item, f"{path}.{i + 1}.member", out)
+                return
+            member_problems: list[str] = []
+            for item in value:
+                if item is not None:
+                    self._value(shape["member"]["shape"], item, path, member_problems)
+            if member_problems or None in value:
+                # AWS names the list, and every constraint on its members.
+                fail("Member must satisfy constraint: [" + ", ".join([*_constraints(member), NOT_NULL]) + "]")
         elif kind == "map":
             if not isinstance(value, dict):
                 return
             if "max" in shape and len(value) > shape["max"]:
                 fail(f"Member must have length less than or equal to {shape['max']}")
+            key, item = self.model.shape(shape["key"]["shape"]), self.model.shape(shape["value"]["shape"])
             key_problems: list[str] = []
             value_problems: list[str] = []
             for k, v in value.items():
-                self._value(shape["key"]["shape"], k, f"{path}.key", key_problems)
+                self._value(shape["key"]["shape"], k, path, key_problems)
                 if v is not None:
-                    self._value(shape["value"]["shape"], v, f"{path}.value", value_problems)
-            for problems, which in ((key_problems, "keys"), (value_problems, "value")):
-                if problems:
-                    reasons = sorted({p.split("failed to satisfy constraint: ", 1)[-1] for p in problems})
-                    fail(f"Map {which} must satisfy constraint: [" + ", ".join(reasons) + "]")
+                    self._value(shape["value"]["shape"], v, path, value_problems)
+            if key_problems:
+                fail("Map keys must satisfy constraint: [" + ", ".join(_constraints(key)) + "]")
+            if value_problems or None in value.values():
+                fail("Map value must satisfy constraint: [" + ", ".join([*_constraints(item), NOT_NULL]) + "]")
         elif kind == "blob" and isinstance(value, bytes | bytearray):
             if "min" in shape and len(value) < shape["min"]:
                 fail(f"Member must have length greater than or equal to {shape['min']}")

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from lambdastack import errors
-from lambdastack.api.model import ServiceModel, Shape
+from lambdastack.service_models import ServiceModel, Shape
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def resolve(tx: Reader, ref: FunctionRef) -> tuple[VersionRecord, AliasRecord | 
     return record, alias
 
 
-def check_revision(given: str | None, current: str, api: str = "GetFunction") -> None:
+def check_revision(given: str | None, current: str, api: str = "GetFunction/GetAlias") -> None:
     if given is not None and given != current:
         raise errors.PreconditionFailed(
             "The Revision Id provided does not match the latest Revision Id. "

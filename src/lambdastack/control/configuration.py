@@ -187,7 +187,9 @@ def apply_changes(
         else:
             out.pop("Environment", None)
     if "Layers" in params:
-        attached = attach_layers(out.get("Layers") or [], check_layers(list(params["Layers"])), layers)
+        function_arn = out.get("FunctionArn", "").split(":")
+        region = function_arn[3] if len(function_arn) > 3 else None
+        attached = attach_layers(out.get("Layers") or [], check_layers(list(params["Layers"])), layers, region)
         if attached:
             out["Layers"] = attached
         else:
@@ -255,15 +257,21 @@ def check_environment(variables: dict[str, str]) -> None:
 def check_layers(arns: list[str]) -> list[str]:
     if len(arns) > limits.MAX_LAYERS:
         raise errors.InvalidParameterValue(f"Cannot reference more than {limits.MAX_LAYERS} layers.")
-    names = [arn.rsplit(":", 1)[0] for arn in arns]
-    if len(set(names)) != len(names):
-        raise errors.InvalidParameterValue(
-            "Two different versions of the same layer are not allowed to be referenced in the same function."
-        )
+    first_of: dict[str, str] = {}
+    for arn in arns:
+        name = arn.rsplit(":", 1)[0]
+        if name in first_of:
+            raise errors.InvalidParameterValue(
+                "Two different versions of the same layer are not allowed to be referenced in the same function. "
+                f"{first_of[name]} and {arn} are versions of the same layer."
+            )
+        first_of[name] = arn
     return arns
 
 
-def attach_layers(current: list[Config], arns: list[str], lookup: LayerLookup | None) -> list[Config]:
+def attach_layers(
+    current: list[Config], arns: list[str], lookup: LayerLookup | None, region: str | None = None
+) -> list[Config]:
     """The `Layers` of a configuration naming `arns`, in order, each with a snapshot of its version.
 
     A layer the function already has keeps its snapshot (its version may have been deleted
@@ -271,6 +279,10 @@ def attach_layers(current: list[Config], arns: list[str], lookup: LayerLookup | 
     """
     kept = {layer["Arn"]: layer for layer in current}
     attached: list[Config] = []
+    if region is not None and any(arn.split(":")[3:4] != [region] for arn in arns if arn not in kept):
+        raise errors.InvalidParameterValue(
+            f"Layers are not in the same region as the function. Layers are expected to be in region {region}."
+        )
     for arn in arns:
         if arn in kept:
             attached.append(dict(kept[arn]))

@@ -109,9 +109,13 @@ class EventSourceMappingService:
     def create(self, ref: FunctionRef, params: dict[str, Any]) -> dict[str, Any]:
         source = params.get("EventSourceArn")
         if not source:
-            raise errors.InvalidParameterValue("Unrecognized event source, must be kinesis, dynamodb stream or sqs.")
+            raise errors.InvalidParameterValue("Unrecognized event source.")
         kind = self._check_source(source, params)
-        qualified = self._target(ref)
+        try:
+            qualified = self._target(ref)
+        except errors.ResourceNotFound:
+            # AWS's answer on create (a 400, not the 404 of other operations).
+            raise errors.InvalidParameterValue("Function does not exist") from None
         for other in self.mappings.all(ref.account, ref.region):
             if (other.document["EventSourceArn"] == source and other.document["FunctionArn"] == qualified
                     and other.document.get("Queues") == params.get("Queues")):
@@ -250,6 +254,9 @@ class EventSourceMappingService:
         if service not in STREAMS and (params.get("StartingPosition") or params.get("StartingPositionTimestamp")):
             raise errors.InvalidParameterValue(f"StartingPosition is not valid for {service.upper()} event sources.")
         unsupported = sorted(set(params) - _SETTINGS[service] - {"StartingPosition", "StartingPositionTimestamp"})
+        if "DestinationConfig" in unsupported:
+            raise errors.InvalidParameterValue(
+                "Unsupported DestinationConfig parameter for given event source mapping type.")
         if unsupported:
             raise errors.InvalidParameterValue(
                 f"Unsupported parameter for {_LABELS[service]} event sources: {unsupported[0]}")

@@ -109,7 +109,9 @@ def parse_function_name(
         raise errors.InvalidParameterValue(
             "The derived qualifier from the function name does not match the specified qualifier."
         )
-    if (region_part is not None and region_part != region) or (account_part is not None and account_part != account):
+    if region_part is not None and region_part != region:
+        raise errors.ResourceNotFound(f"Functions from '{region_part}' are not reachable in this region ('{region}')")
+    if account_part is not None and account_part != account:
         q = name_qualifier or qualifier
         arn = function_arn(account_part or account, region_part or region, name, q)
         raise errors.ResourceNotFound(f"Function not found: {arn}")

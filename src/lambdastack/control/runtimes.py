@@ -7,7 +7,10 @@ runtimes this host can actually run once the engine knows which it has.
 
 from __future__ import annotations
 
+import functools
+
 from lambdastack import errors
+from lambdastack.service_models import lambda_model
 
 # Runtimes Lambda blocks for function creation and update (deprecated and past the block date).
 DEPRECATED: dict[str, str] = {
@@ -40,6 +43,11 @@ DEPRECATED: dict[str, str] = {
 SUPPORTED: set[str] | None = None
 
 
+@functools.cache
+def _model_runtimes() -> tuple[str, ...]:
+    return tuple(lambda_model().shape("Runtime")["enum"])
+
+
 def check_runtime(runtime: str) -> None:
     """Raise InvalidParameterValueException unless functions may be created with `runtime`."""
     if runtime in DEPRECATED:
@@ -47,6 +55,12 @@ def check_runtime(runtime: str) -> None:
             f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS "
             f"Lambda functions. We recommend you use the new runtime ({DEPRECATED[runtime]}) while "
             "creating or updating functions."
+        )
+    if runtime not in _model_runtimes():
+        offered = ", ".join(r for r in _model_runtimes() if r not in DEPRECATED)
+        raise errors.InvalidParameterValue(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{offered}] or be a valid ARN"
         )
     if SUPPORTED is not None and runtime not in SUPPORTED:
         offered = ", ".join(sorted(SUPPORTED)) or "none"

@@ -14,7 +14,7 @@ def check_tags(tags: dict[str, str]) -> None:
             raise errors.InvalidParameterValue(f"Tag keys starting with 'aws:' are reserved: {key}")
     if len(tags) > MAX_TAGS:
         raise errors.InvalidParameterValue(
-            f"Number of tags exceeds resource tag limit: a resource can have at most {MAX_TAGS} tags."
+            "Number of tags exceeds resource tag limit."
         )
 
 

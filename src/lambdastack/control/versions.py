@@ -51,7 +51,7 @@ class VersionService:
             if code_sha is not None and code_sha != latest.config["CodeSha256"]:
                 raise errors.InvalidParameterValue(
                     f"CodeSHA256 ({code_sha}) is different from current CodeSHA256 in $LATEST "
-                    f"({latest.config['CodeSha256']}). Please try again with the current CodeSHA256."
+                    f"({latest.config['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST."
                 )
             check_revision(params.get("RevisionId"), latest.config["RevisionId"])
             states.ensure_not_updating(latest.config, ref.arn)

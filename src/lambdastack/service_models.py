@@ -1,4 +1,5 @@
-"""botocore's own Lambda service model: the single source of truth for routes and shapes.
+"""botocore's own service models (Lambda, API Gateway v2, EventBridge, Scheduler): the single
+source of truth for routes and shapes.
 
 The model is read straight from botocore's data directory (without importing botocore's
 client machinery, which would cost tens of megabytes in the server).
