@@ -1,5 +1,6 @@
 """The control plane answers as AWS answers: each case in conformance/*.json is a request and the
-answer AWS gave (status, error code, message), with where it was recorded. Account, region and
+answer AWS gave (status, error code, message; for a success, the members of the response and
+its stable values), with where it was recorded. Account, region and
 names are the only things normalized. Cases run in their file's order on one server, against
 one function with versions 1 and 2 and an alias, and one layer."""
 
@@ -58,6 +59,17 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
+def _at(value: Any, path: str) -> list[Any]:
+    """The values at a dotted path ("" the whole body, "*" every item of a list)."""
+    found = [value]
+    for part in filter(None, path.split(".")):
+        if part == "*":
+            found = [item for v in found for item in v]
+        else:
+            found = [v[part] for v in found if isinstance(v, dict) and part in v]
+    return found
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_answers_as_aws(case: dict[str, Any], setup: tuple[Any, dict[str, str]]) -> None:
     lam, names = setup
@@ -65,6 +77,12 @@ def test_answers_as_aws(case: dict[str, Any], setup: tuple[Any, dict[str, str]])
     try:
         response = getattr(lam, case["operation"])(**_fill(case["params"], names))
         got = {"status": response["ResponseMetadata"]["HTTPStatusCode"]}
+        body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+        if "keys" in expect:  # the members present, all of them, at each path
+            got["keys"] = {path: sorted(set().union(*(set(o) for o in _at(body, path)))) for path in expect["keys"]}
+        if "values" in expect:  # stable values ("*": one per list item)
+            got["values"] = {path: _at(body, path) if "*" in path else (_at(body, path) or [None])[0]
+                             for path in expect["values"]}
     except ClientError as e:
         message = e.response["Error"]["Message"]
         got = {"status": e.response["ResponseMetadata"]["HTTPStatusCode"], "code": e.response["Error"]["Code"],

@@ -124,7 +124,7 @@ class AliasService:
         with self.deps.store.transaction() as tx:
             require_function(tx, ref)
             if tx.get_alias(ref.account, ref.region, ref.name, name) is None:
-                raise _alias_not_found(ref, name)
+                return  # as on AWS: deleting an alias that is not there succeeds (the function must exist)
             tx.delete_alias(ref.account, ref.region, ref.name, name)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lambdastack import errors
+from lambdastack import __version__, errors
 from lambdastack.control import images, limits, runtimes
 from lambdastack.control.code import CodeRef
 from lambdastack.control.names import function_arn
@@ -182,10 +182,8 @@ def apply_changes(
     if "Environment" in params:
         variables = dict(params["Environment"].get("Variables") or {})
         check_environment(variables)
-        if variables:
-            out["Environment"] = {"Variables": variables}
-        else:
-            out.pop("Environment", None)
+        # Sent empty, it is echoed empty (as AWS does).
+        out["Environment"] = {"Variables": variables}
     if "Layers" in params:
         function_arn = out.get("FunctionArn", "").split(":")
         region = function_arn[3] if len(function_arn) > 3 else None
@@ -347,11 +345,35 @@ def with_code(config: Config, code: CodeRef, architectures: list[str] | None = N
 
 
 def touched(config: Config) -> Config:
-    """Mark a saved change: new RevisionId, new LastModified."""
+    """Mark a saved change: new RevisionId, new LastModified (and the runtime version it runs on)."""
     out = dict(config)
     out["RevisionId"] = new_revision()
     out["LastModified"] = timestamp()
+    if out.get("Runtime") and out.get("PackageType", "Zip") == "Zip":
+        region = out["FunctionArn"].split(":")[3]
+        out["RuntimeVersionConfig"] = {"RuntimeVersionArn": runtime_version_arn(region, out["Runtime"])}
+    else:
+        out.pop("RuntimeVersionConfig", None)
     return out
+
+
+def runtime_version_arn(region: str, runtime: str) -> str:
+    """The runtime version a function runs on, as Lambda names one: a digest of the runtime and
+    of this lambdastack release (which ships the runtime's client and bootstrap)."""
+    digest = hashlib.sha256(f"lambdastack:{__version__}:{runtime}".encode()).hexdigest()
+    return f"arn:aws:lambda:{region}::runtime:{digest}"
+
+
+# What a list entry (ListFunctions, ListVersionsByFunction) leaves out, as AWS does.
+_NOT_LISTED = (
+    "State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
+    "LastUpdateStatusReasonCode", "RuntimeVersionConfig",
+)
+
+
+def render_listed(config: Config, qualifier: str | None) -> Config:
+    """A configuration as a list entry shows it."""
+    return {k: v for k, v in render(config, qualifier).items() if k not in _NOT_LISTED}
 
 
 def as_version(config: Config, account: str, region: str, version: str, description: str | None) -> Config:

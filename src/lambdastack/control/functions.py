@@ -108,7 +108,7 @@ class FunctionService:
             self.deps.release_code(code.sha256_hex)
             raise
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
-        return accepted
+        return states.as_created(accepted)
 
     # -- read --------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class FunctionService:
             )
         page = rows[:size]
         out: dict[str, Any] = {
-            "Functions": [configuration.render(r.config, r.version if all_versions else None) for r in page]
+            "Functions": [configuration.render_listed(r.config, r.version if all_versions else None) for r in page]
         }
         if len(rows) > size:
             out["NextMarker"] = pagination.encode([page[-1].function_name, page[-1].number])

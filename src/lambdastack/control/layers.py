@@ -299,7 +299,7 @@ class LayerService:
             record = tx.get_layer_version(ref.account, ref.region, ref.name, version)
             if record is None:
                 raise _version_not_found(ref, version)
-            check_revision(params.get("RevisionId"), record.policy_revision, api="GetLayerVersionPolicy")
+            check_revision(params.get("RevisionId"), record.policy_revision, api="GetLayerPolicy")  # AWS's words
             if any(g["Sid"] == sid for g in record.policy):
                 raise errors.ResourceConflict(policy_documents.DUPLICATE_SID.format(sid=sid))
             record.policy = [*record.policy, grant]
@@ -316,7 +316,7 @@ class LayerService:
                 raise _version_not_found(ref, version)
             if not record.policy:
                 raise errors.ResourceNotFound("No policy is associated with the given resource.")
-            check_revision(revision_id, record.policy_revision, api="GetLayerVersionPolicy")
+            check_revision(revision_id, record.policy_revision, api="GetLayerPolicy")  # AWS's words
             kept = [g for g in record.policy if g["Sid"] != sid]
             if len(kept) == len(record.policy):
                 raise errors.ResourceNotFound(f"Statement {sid} is not found in resource policy.")

@@ -35,9 +35,16 @@ def creating(config: Config) -> Config:
     return out
 
 
+def as_created(config: Config) -> Config:
+    """What CreateFunction answers: the function Pending, and no update status yet (as AWS)."""
+    return {k: v for k, v in config.items() if not k.startswith("LastUpdateStatus")}
+
+
 def updating(config: Config) -> Config:
     out = {k: v for k, v in config.items() if k not in _REASONS}
-    out.update(State="Active", LastUpdateStatus="InProgress")
+    # AWS's words for any update in progress, recorded as such.
+    out.update(State="Active", LastUpdateStatus="InProgress", LastUpdateStatusReason=CREATING,
+               LastUpdateStatusReasonCode="Creating")
     return out
 
 

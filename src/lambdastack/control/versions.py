@@ -68,7 +68,7 @@ class VersionService:
             require_function(tx, ref)
             rows = tx.list_versions(ref.account, ref.region, ref.name, after=after, limit=size + 1)
         page = rows[:size]
-        out: dict[str, Any] = {"Versions": [configuration.render(r.config, r.version) for r in page]}
+        out: dict[str, Any] = {"Versions": [configuration.render_listed(r.config, r.version) for r in page]}
         if len(rows) > size:
             out["NextMarker"] = pagination.encode(page[-1].number)
         return out
