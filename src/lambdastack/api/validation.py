@@ -94,6 +94,8 @@ NOT_NULL = "Member must not be null"
 # Members whose enum the operation checks, answering as AWS does (InvalidParameterValueException,
 # its own list): a function's runtime.
 CHECKED_BY_OPERATION = {("Runtime", "runtime")}
+# Enums AWS lists in an order of its own (a Java set's), not the model's: as recorded.
+ENUM_AS_AWS_PRINTS: dict[str, list[str]] = {"InvokeMode": ["RESPONSE_STREAM", "BUFFERED"]}
 MEMO_SIZE = 4096
 
 
@@ -161,7 +163,8 @@ class Validator:
             if "max" in shape and len(value) > shape["max"]:
                 fail(f"Member must have length less than or equal to {shape['max']}")
             if "enum" in shape and value not in shape["enum"] and (shape_name, path) not in CHECKED_BY_OPERATION:
-                fail("Member must satisfy enum value set: [" + ", ".join(shape["enum"]) + "]")
+                listed: list[str] = ENUM_AS_AWS_PRINTS.get(shape_name) or list(shape["enum"])
+                fail("Member must satisfy enum value set: [" + ", ".join(listed) + "]")
             if "pattern" in shape and _pattern(shape["pattern"])(value) is None:
                 fail(f"Member must satisfy regular expression pattern: {shape['pattern']}")
         elif kind in ("integer", "long", "double", "float"):

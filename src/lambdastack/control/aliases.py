@@ -104,8 +104,8 @@ class AliasService:
         with self.deps.store.transaction() as tx:
             require_function(tx, ref)
             alias = tx.get_alias(ref.account, ref.region, ref.name, name)
-            if alias is None:
-                raise _alias_not_found(ref, name)
+            if alias is None:  # UpdateAlias has words of its own
+                raise errors.ResourceNotFound(f"Alias not found: {ref.arn}:{name}")
             check_revision(params.get("RevisionId"), alias.revision_id, api="GetAlias")
             if "FunctionVersion" in params:
                 alias.function_version = params["FunctionVersion"]

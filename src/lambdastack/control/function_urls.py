@@ -71,7 +71,10 @@ class FunctionUrlService:
             )
         except TargetGone:
             raise function_not_found(ref, ref.qualifier)
-        return render(record, self.naming, with_modified=False)
+        created = render(record, self.naming, with_modified=False)
+        if "InvokeMode" not in params:
+            del created["InvokeMode"]  # AWS names it in its answer only when the request did
+        return created
 
     def get(self, ref: FunctionRef) -> dict[str, Any]:
         return render(self._existing(ref, missing=_no_url), self.naming)
@@ -102,7 +105,8 @@ class FunctionUrlService:
 
     def list(self, ref: FunctionRef, marker: str | None, max_items: int | None) -> dict[str, Any]:
         with self.deps.store.read() as tx:
-            require_function(tx, ref)
+            if tx.get_function(ref.account, ref.region, ref.name) is None:
+                raise _no_function()
         page, next_marker = pagination.page_by_qualifier(self.urls.list(ref.account, ref.region, ref.name), marker,
                                                          max_items)
         out: dict[str, Any] = {"FunctionUrlConfigs": [render(r, self.naming) for r in page]}
