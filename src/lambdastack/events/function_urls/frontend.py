@@ -126,7 +126,7 @@ class FunctionUrlFrontend:
         if record.auth_type == "NONE" and not self._allowed(record):
             return FORBIDDEN
         try:
-            request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke")
+            request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke", errors.RequestTooLarge)
         except errors.LambdaError as e:
             return _lambda_error(e)
         account_id, authorizer = "anonymous", None
