@@ -361,6 +361,33 @@ await step('error: DeleteFunction of a version an alias uses (ResourceConflictEx
   'ResourceConflictException', 409, 'live',
 ));
 
+await step('error: UpdateFunctionConfiguration with a stale RevisionId (PreconditionFailedException 412)', () => expectError(
+  () => send(new sdk.UpdateFunctionConfigurationCommand({ FunctionName: name, Description: 'x', RevisionId: 'not-the-revision' })),
+  'PreconditionFailedException', 412,
+));
+
+await step('error: Invoke with no concurrency left (TooManyRequestsException 429)', async () => {
+  await send(new sdk.PutFunctionConcurrencyCommand({ FunctionName: failing, ReservedConcurrentExecutions: 0 }));
+  const got = await send(new sdk.GetFunctionConcurrencyCommand({ FunctionName: failing }));
+  check(got.ReservedConcurrentExecutions === 0, got);
+  try {
+    await send(new sdk.InvokeCommand({ FunctionName: failing, Payload: '{}' }));
+  } catch (error) {
+    check(error instanceof sdk.TooManyRequestsException && error.$metadata.httpStatusCode === 429,
+      { name: error.name, status: error.$metadata?.httpStatusCode });
+    check(error.Reason === 'ReservedFunctionConcurrentInvocationLimitExceeded', { Reason: error.Reason });
+    await send(new sdk.DeleteFunctionConcurrencyCommand({ FunctionName: failing }));
+    return `${error.name} ${error.$metadata.httpStatusCode} ${error.Reason}: ${error.message}`;
+  }
+  throw new StepFailed('the invocation was not throttled');
+});
+
+await step('GetAccountSettings', async () => {
+  const settings = await send(new sdk.GetAccountSettingsCommand({}));
+  check(settings.AccountLimit?.ConcurrentExecutions > 0 && settings.AccountUsage?.FunctionCount >= 3, settings);
+  return settings.AccountLimit;
+});
+
 await step('DeleteAlias', async () => {
   const r = await send(new sdk.DeleteAliasCommand({ FunctionName: name, Name: 'live' }));
   check(r.$metadata.httpStatusCode === 204, { status: r.$metadata.httpStatusCode });
