@@ -4,7 +4,7 @@ A second real client besides botocore: it finds the error code in `x-amzn-ErrorT
 body in its own way, decodes the event stream with its own code and has its own waiters.
 tests/js_sdk/scenario.mjs is one user's session (create, update, publish, alias, invoke in
 every way, stream, list, errors, delete) printing a JSON line per step; this test installs
-the SDK from the npm registry once (into .cache/, by tests/js_sdk/package.json), runs the
+the SDK from the npm registry once (into .cache/, as tests/js_sdk/package-lock.json pins it), runs the
 script against the shared server and names every step that failed.
 """
 
@@ -52,10 +52,12 @@ def unavailable(reason: str) -> None:
 
 
 def install_sdk() -> Path:
-    """The folder holding node_modules/@aws-sdk/client-lambda, as package.json asks: installed
-    once per version of package.json, into a fresh folder renamed into place when complete."""
-    manifest = (HERE / "package.json").read_bytes()
-    target = CACHE / f"js-sdk-{hashlib.sha256(manifest).hexdigest()[:12]}"
+    """The folder holding node_modules/@aws-sdk/client-lambda, exactly as package-lock.json
+    has it (`npm ci`): installed once per version of the two files, into a fresh folder
+    renamed into place when complete."""
+    manifests = {name: (HERE / name).read_bytes() for name in ("package.json", "package-lock.json")}
+    digest = hashlib.sha256(b"".join(manifests.values())).hexdigest()[:12]
+    target = CACHE / f"js-sdk-{digest}"
     if (target / "node_modules" / "@aws-sdk" / "client-lambda" / "package.json").exists():
         return target
     npm = shutil.which("npm")
@@ -64,14 +66,14 @@ def install_sdk() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="js-sdk-", dir=CACHE))
     try:
-        (work / "package.json").write_bytes(manifest)
+        for name, data in manifests.items():
+            (work / name).write_bytes(data)
         done = subprocess.run(
-            [str(npm), "install", "--prefix", str(work), "--no-audit", "--no-fund", "--prefer-offline",
-             "--loglevel=error"],
+            [str(npm), "ci", "--prefix", str(work), "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
         )
         if done.returncode != 0:
-            unavailable(f"npm install of tests/js_sdk/package.json failed:\n{done.stdout}\n{done.stderr}")
+            unavailable(f"npm ci of tests/js_sdk/package-lock.json failed:\n{done.stdout}\n{done.stderr}")
         try:
             work.rename(target)
         except OSError:  # another run installed it meanwhile
