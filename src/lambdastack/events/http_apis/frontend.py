@@ -159,7 +159,7 @@ class HttpApiFrontend:
         try:
             result = invocation.result()
         except errors.LambdaError as e:
-            return TOO_LARGE if isinstance(e, errors.RequestTooLarge | errors.RequestEntityTooLarge) else INTERNAL_ERROR
+            return TOO_LARGE if isinstance(e, errors.RequestTooLarge) else INTERNAL_ERROR
         if result.get("FunctionError"):
             return INTERNAL_ERROR
         try:
