@@ -126,4 +126,4 @@ def test_js_sdk_scenario(server: Server, sdk_dir: Path, tmp_path: Path) -> None:
     failed = [f"{s['step']}: {s['detail']}" for s in steps if not s["ok"]]
     if failed:
         pytest.fail(f"{len(failed)} of {len(steps)} steps failed:\n" + "\n".join(failed), pytrace=False)
-    assert len(steps) == len(set(s["step"] for s in steps)) == 37, [s["step"] for s in steps]
+    assert len(steps) == len(set(s["step"] for s in steps)) == 40, [s["step"] for s in steps]

@@ -185,6 +185,12 @@ await step('Invoke Event', async () => {
   return r.StatusCode;
 });
 
+await step('InvokeAsync', async () => {
+  const r = await send(new sdk.InvokeAsyncCommand({ FunctionName: name, InvokeArgs: JSON.stringify({ who: 'old api' }) }));
+  check(r.Status === 202 && r.$metadata.httpStatusCode === 202, { Status: r.Status });
+  return r.Status;
+});
+
 await step('Invoke DryRun', async () => {
   const r = await send(new sdk.InvokeCommand({ FunctionName: name, InvocationType: 'DryRun' }));
   check(r.StatusCode === 204, { StatusCode: r.StatusCode });
@@ -359,6 +365,16 @@ await step('error: Invoke with a body that is not JSON (InvalidRequestContentExc
 await step('error: DeleteFunction of a version an alias uses (ResourceConflictException 409)', () => expectError(
   () => send(new sdk.DeleteFunctionCommand({ FunctionName: name, Qualifier: '1' })),
   'ResourceConflictException', 409, 'live',
+));
+
+await step('error: UpdateFunctionCode with a file that is not a zip (InvalidParameterValueException 400)', () => expectError(
+  () => send(new sdk.UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: new TextEncoder().encode('not a zip') })),
+  'InvalidParameterValueException', 400, 'Could not unzip uploaded file. Please check your file, then try to upload again.',
+));
+
+await step('error: GetAlias of a missing alias (ResourceNotFoundException 404)', () => expectError(
+  () => send(new sdk.GetAliasCommand({ FunctionName: name, Name: 'nosuchalias' })), 'ResourceNotFoundException', 404,
+  `Cannot find alias arn: arn:aws:lambda:${config.region}:000000000000:function:${name}:nosuchalias`,
 ));
 
 await step('error: UpdateFunctionConfiguration with a stale RevisionId (PreconditionFailedException 412)', () => expectError(
