@@ -241,7 +241,7 @@ def test_requests_refused_as_invoke_refuses_them(lam: Any, custom: str) -> None:
     assert message.startswith("Function not found: arn:aws:lambda:us-east-1:") and message.endswith(
         f"{missing}:$LATEST")
     code, status, message = error_of(FunctionName=custom, Payload=b"{" + b" " * 6_291_456 + b"}")
-    assert (code, status) == ("RequestTooLargeException", 413)
+    assert (code, status) == ("RequestEntityTooLargeException", 413)
     assert message == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
     assert error_of(FunctionName=custom, Payload=b"not json")[:2] == ("InvalidRequestContentException", 400)
     assert error_of(FunctionName=custom, Payload=b"{}", InvocationType="Event")[:2] == ("ValidationException", 400)

@@ -233,8 +233,12 @@ async def send_response(send: Send, status: int, headers: list[tuple[bytes, byte
     await send({"type": "http.response.body", "body": body})
 
 
-async def read_body(receive: Receive, limit: int, operation: str) -> bytes:
-    """The request body, refused with the operation's error as soon as it passes `limit`."""
+async def read_body(
+    receive: Receive, limit: int, operation: str, too_large: type[errors.LambdaError] = errors.RequestEntityTooLarge,
+) -> bytes:
+    """The request body, refused as soon as it passes `limit`, as Lambda refuses it:
+    `RequestEntityTooLargeException` (413) naming the operation (`InvokeFunction` for the invoke
+    operations: "Request must be smaller than 6291456 bytes for the InvokeFunction operation")."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -244,13 +248,8 @@ async def read_body(receive: Receive, limit: int, operation: str) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            if operation in INVOKE_OPERATIONS:
-                raise errors.RequestTooLarge(
-                    f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-                )
-            raise errors.RequestEntityTooLarge(
-                f"Request must be smaller than {limit} bytes for the {operation} operation"
-            )
+            name = "InvokeFunction" if operation in INVOKE_OPERATIONS else operation
+            raise too_large(f"Request must be smaller than {limit} bytes for the {name} operation")
         chunks.append(chunk)
         if not message.get("more_body"):
             break

@@ -103,8 +103,9 @@ class InvokeService:
         if not payload.strip():
             payload = b"{}"
         if invocation_type == "Event" and len(payload) > EVENT_PAYLOAD_LIMIT:
-            raise errors.RequestTooLarge(
-                f"Request must be smaller than {EVENT_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+            raise errors.RequestEntityTooLarge(  # AWS's words for an Event over its limit
+                f"{len(payload)} byte payload is too large for the Event invocation type"
+                f" (limit {EVENT_PAYLOAD_LIMIT} bytes)"
             )
         target = self.resolver.resolve(params["FunctionName"], params.get("Qualifier"), ctx.account, ctx.region)
         self._check_state(target)

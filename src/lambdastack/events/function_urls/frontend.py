@@ -126,7 +126,9 @@ class FunctionUrlFrontend:
         if record.auth_type == "NONE" and not self._allowed(record):
             return FORBIDDEN
         try:
-            request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke")
+            # A URL's body over the limit keeps the answer it has had (RequestTooLargeException);
+            # the Lambda API's own is RequestEntityTooLargeException, as AWS sends it.
+            request.body = await read_body(receive, SYNC_PAYLOAD_LIMIT, "Invoke", errors.RequestTooLarge)
         except errors.LambdaError as e:
             return _lambda_error(e)
         account_id, authorizer = "anonymous", None
