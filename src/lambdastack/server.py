@@ -12,6 +12,7 @@ import uvicorn
 
 from lambdastack.app import build_app
 from lambdastack.config import Settings
+from lambdastack.server_protocol import GatheringHttpToolsProtocol
 
 
 def serve(settings: Settings) -> int:
@@ -26,7 +27,7 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=GatheringHttpToolsProtocol,  # httptools, each response in one write
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,

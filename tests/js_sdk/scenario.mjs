@@ -327,12 +327,12 @@ await step('error: CreateFunction with a deprecated runtime (InvalidParameterVal
   'The runtime parameter of python2.7 is no longer supported for creating or updating AWS Lambda functions.',
 ));
 
-await step('error: CreateFunction with a runtime no one has (ValidationException 400)', () => expectError(
+await step('error: CreateFunction with a runtime no one has (InvalidParameterValueException 400)', () => expectError(
   () => send(new sdk.CreateFunctionCommand({
     FunctionName: `${name}-badruntime`, Runtime: 'cobol85', Role: config.role, Handler: 'app.handler',
     Code: { ZipFile: zip('v1') },
-  })), 'ValidationException', 400,
-  "1 validation error detected: Value 'cobol85' at 'runtime' failed to satisfy constraint: Member must satisfy enum value set",
+  })), 'InvalidParameterValueException', 400,
+  "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set",
 ));
 
 await step('error: UpdateFunctionConfiguration with an over-long timeout (ValidationException 400)', () => expectError(
