@@ -38,6 +38,7 @@ from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.policies import PolicyService
 from lambdastack.control.rules import RuleService
+from lambdastack.control.s3code import S3CodeSource
 from lambdastack.control.scheduler import ScheduleService
 from lambdastack.control.states import States
 from lambdastack.control.url_naming import UrlNaming
@@ -82,6 +83,7 @@ def build_control(settings: Settings) -> ControlPlane:
         states=States(store, events),
         signer=CodeUrlSigner.from_data_dir(settings.data_dir),
         account_concurrency=settings.account_concurrency,
+        s3_code=S3CodeSource(settings.aws_endpoint_url),
     )
     return ControlPlane.over(deps)
 

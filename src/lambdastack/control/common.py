@@ -11,6 +11,7 @@ from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.events import Events
 from lambdastack.control.names import FunctionRef, function_arn, is_version
+from lambdastack.control.s3code import S3CodeSource
 from lambdastack.control.states import States
 from lambdastack.store.base import Reader, Store
 from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
@@ -26,6 +27,8 @@ class Deps:
     account_concurrency: int = 1000
     # False only when a registry says an image reference names nothing (set where images are pulled).
     image_exists: Callable[[str], bool] | None = None
+    # Where code given as S3Bucket/S3Key is read (None: no endpoint, such code is refused).
+    s3_code: S3CodeSource | None = None
 
     def release_code(self, sha256_hex: str) -> None:
         """Remove a code package once no version uses it any more."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdastack import errors
-from lambdastack.control import configuration, images, pagination, states
+from lambdastack.control import configuration, images, packages, pagination, states
 from lambdastack.control.code import CodeRef
 from lambdastack.control.common import (
     Deps,
@@ -17,34 +17,25 @@ from lambdastack.control.common import (
 )
 from lambdastack.control.layers import lookup_in
 from lambdastack.control.names import FunctionRef, is_version_number
+from lambdastack.control.packages import PackageRequest
 from lambdastack.control.tags import check_tags
 from lambdastack.control.versions import publish_in
 from lambdastack.store.records import LATEST, FunctionRecord, VersionRecord
 
 Config = dict[str, Any]
 
-_NO_CODE = "Please provide a source for function code: lambdastack takes the .zip file inline as ZipFile."
 
-
-def _zip_from(code: dict[str, Any], action: str = "creating") -> bytes:
-    """The inline package of a request, or a clear refusal for the sources lambdastack lacks."""
-    if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
-        raise errors.InvalidParameterValue(
-            "Deployment packages in Amazon S3 (S3Bucket/S3Key) are not supported: lambdastack has no "
-            "object store yet. Send the .zip file inline as ZipFile (aws cli: --zip-file fileb://code.zip)."
-        )
+def _package_from(code: dict[str, Any], action: str = "creating") -> PackageRequest:
+    """The zip package a request names (inline or in S3), refusing members of image functions."""
     if code.get("ImageUri"):
-        if not code.get("ZipFile") and action == "creating":
+        if not code.get("ZipFile") and not packages.has_s3(code) and action == "creating":
             raise errors.InvalidParameterValue(
                 "Please provide a source for function code. (A container image needs PackageType Image.)"
             )
         raise errors.InvalidParameterValue(
             f"Please don't provide ImageUri when {action} a function with packageType Zip."
         )
-    data = code.get("ZipFile")
-    if not data:
-        raise errors.InvalidParameterValue(_NO_CODE)
-    return bytes(data)
+    return packages.requested(code)
 
 
 class FunctionService:
@@ -61,11 +52,11 @@ class FunctionService:
         tags = dict(params.get("Tags") or {})
         check_tags(tags)
         image_uri: str | None = None
-        data = b""
+        request = PackageRequest()
         if (params.get("PackageType") or "Zip") == "Image":
             image_uri = images.requested_uri(params.get("Code") or {}, "creating")
         else:
-            data = _zip_from(params.get("Code") or {})
+            request = _package_from(params.get("Code") or {})
         with self.deps.store.read() as tx:
             # Every rule on the configuration is checked before any code is stored.
             configuration.new_config(
@@ -79,7 +70,8 @@ class FunctionService:
         if image_uri is not None:
             code, pull_id = images.pending_code(image_uri)
         else:
-            code = self.deps.code.put_zip(data)
+            package = packages.read(request, self.deps.s3_code, ref.region)
+            code = self.deps.code.put_zip(package.data, package.max_zipped)
         try:
             with self.deps.store.transaction() as tx:
                 if tx.get_function(ref.account, ref.region, ref.name) is not None:
@@ -181,14 +173,15 @@ class FunctionService:
             latest = require_latest(tx, ref)
         if images.is_image(latest.config):
             return self._update_image(ref, params, images.requested_uri(params, "updating"))
-        data = _zip_from(params, "updating")
+        request = _package_from(params, "updating")
         check_revision(params.get("RevisionId"), latest.config["RevisionId"])
         states.ensure_not_updating(latest.config, ref.arn)
+        package = packages.read(request, self.deps.s3_code, ref.region)
         if params.get("DryRun"):
-            checked = self.deps.code.check_zip(data)
+            checked = self.deps.code.check_zip(package.data, package.max_zipped)
             preview = configuration.with_code(latest.config, checked, params.get("Architectures"))
             return configuration.render(preview, None)
-        code = self.deps.code.put_zip(data)
+        code = self.deps.code.put_zip(package.data, package.max_zipped)
         try:
             with self.deps.store.transaction() as tx:
                 fn = require_function(tx, ref)
