@@ -58,6 +58,7 @@ from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
+from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
@@ -84,6 +85,7 @@ def build_control(settings: Settings) -> ControlPlane:
         signer=CodeUrlSigner.from_data_dir(settings.data_dir),
         account_concurrency=settings.account_concurrency,
         s3_code=S3CodeSource(settings.aws_endpoint_url),
+        code_signing=SqliteCodeSigningStore(settings.data_dir / "lambdastack.db"),
     )
     return ControlPlane.over(deps)
 

@@ -14,6 +14,7 @@ from lambdastack.control.names import FunctionRef, function_arn, is_version
 from lambdastack.control.s3code import S3CodeSource
 from lambdastack.control.states import States
 from lambdastack.store.base import Reader, Store
+from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
 
 
@@ -29,6 +30,8 @@ class Deps:
     image_exists: Callable[[str], bool] | None = None
     # Where code given as S3Bucket/S3Key is read (None: no endpoint, such code is refused).
     s3_code: S3CodeSource | None = None
+    # Code signing configurations and the functions that have one.
+    code_signing: SqliteCodeSigningStore | None = None
 
     def release_code(self, sha256_hex: str) -> None:
         """Remove a code package once no version uses it any more."""

@@ -76,7 +76,6 @@ _VOLATILE = frozenset(
 
 # Request members that name features lambdastack does not provide.
 _UNSUPPORTED = {
-    "CodeSigningConfigArn": "Code signing",
     "TenancyConfig": "Tenant isolation",
     "CapacityProviderConfig": "Capacity providers",
     "DurableConfig": "Durable functions",

@@ -7,6 +7,7 @@ from typing import Any
 from lambdastack import errors
 from lambdastack.control import configuration, images, packages, pagination, states
 from lambdastack.control.code import CodeRef
+from lambdastack.control.code_signing import CodeSigningService
 from lambdastack.control.common import (
     Deps,
     check_revision,
@@ -20,6 +21,7 @@ from lambdastack.control.names import FunctionRef, is_version_number
 from lambdastack.control.packages import PackageRequest
 from lambdastack.control.tags import check_tags
 from lambdastack.control.versions import publish_in
+from lambdastack.store.code_signing import CodeSigningConfigRecord
 from lambdastack.store.records import LATEST, FunctionRecord, VersionRecord
 
 Config = dict[str, Any]
@@ -42,6 +44,21 @@ class FunctionService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
+    def _signing(self) -> CodeSigningService | None:
+        store = self.deps.code_signing
+        return CodeSigningService(self.deps, store) if store is not None else None
+
+    def _signing_requested(self, ref: FunctionRef, params: dict[str, Any]) -> CodeSigningConfigRecord | None:
+        arn = params.get("CodeSigningConfigArn")
+        signing = self._signing()
+        if not arn or signing is None:
+            return None
+        return signing.requested(arn, ref.account, ref.region)
+
+    def _signing_of(self, ref: FunctionRef) -> CodeSigningConfigRecord | None:
+        signing = self._signing()
+        return signing.of_function(ref) if signing is not None else None
+
     # -- create ------------------------------------------------------------------------
 
     def create(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
@@ -57,6 +74,9 @@ class FunctionService:
             image_uri = images.requested_uri(params.get("Code") or {}, "creating")
         else:
             request = _package_from(params.get("Code") or {})
+        signing = self._signing_requested(ref, params)
+        if image_uri is None:
+            CodeSigningService.check_unsigned(signing, ref)
         with self.deps.store.read() as tx:
             # Every rule on the configuration is checked before any code is stored.
             configuration.new_config(
@@ -99,6 +119,8 @@ class FunctionService:
         except BaseException:
             self.deps.release_code(code.sha256_hex)
             raise
+        if signing is not None and self.deps.code_signing is not None:
+            self.deps.code_signing.attach(ref.account, ref.region, ref.name, signing.config_id)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
         return accepted
 
@@ -176,6 +198,7 @@ class FunctionService:
         request = _package_from(params, "updating")
         check_revision(params.get("RevisionId"), latest.config["RevisionId"])
         states.ensure_not_updating(latest.config, ref.arn)
+        CodeSigningService.check_unsigned(self._signing_of(ref), ref)
         package = packages.read(request, self.deps.s3_code, ref.region)
         if params.get("DryRun"):
             checked = self.deps.code.check_zip(package.data, package.max_zipped)
@@ -233,6 +256,11 @@ class FunctionService:
         return accepted
 
     def update_configuration(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
+        if "Layers" in params:
+            with self.deps.store.read() as tx:
+                current = {layer["Arn"] for layer in require_latest(tx, ref).config.get("Layers") or ()}
+            if set(params["Layers"] or ()) - current:
+                CodeSigningService.check_unsigned(self._signing_of(ref), ref, "a layer")
         with self.deps.store.transaction() as tx:
             latest = require_latest(tx, ref)
             check_revision(params.get("RevisionId"), latest.config["RevisionId"])
