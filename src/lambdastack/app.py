@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lambdastack import __version__, errors
+from lambdastack import __version__, errors, file_systems
 from lambdastack.api.asgi import LambdaApi
 from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
 from lambdastack.api.async_status import async_status_route
@@ -86,12 +86,15 @@ def build_control(settings: Settings) -> ControlPlane:
         account_concurrency=settings.account_concurrency,
         s3_code=S3CodeSource(settings.aws_endpoint_url),
         code_signing=SqliteCodeSigningStore(settings.data_dir / "lambdastack.db"),
+        file_systems={mapping.arn: mapping for mapping in settings.file_systems},
     )
     return ControlPlane.over(deps)
 
 
 def build_app(settings: Settings) -> FrontDoor:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for mapping in settings.file_systems:
+        file_systems.prepare(mapping)
     control = build_control(settings)
     # One thread runs every control-plane change: SQLite writes and zip unpacking stay off
     # the event loop, and changes are applied one after the other.

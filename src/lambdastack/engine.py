@@ -112,7 +112,8 @@ class Engine:
         self.admission = Admission(settings.account_concurrency, _reserved_of(store), _reserved_total(store))
         code_path = with_roots(code.unpacked_path, images_folder(settings.data_dir))
         self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code_path, self.queue,
-                                     admission=self.admission)
+                                     admission=self.admission,
+                                     file_systems={m.arn: m for m in settings.file_systems})
         self.event_invoke_configs = SqliteEventInvokeConfigStore(settings.data_dir / "lambdastack.db")
         self.async_invoker = AsyncInvoker(self.queue, self.service, store, self.event_invoke_configs, AsyncSettings(
             time_scale=settings.async_time_scale,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lambdastack import errors
 from lambdastack.control.code import CodeStore
@@ -13,6 +13,7 @@ from lambdastack.control.events import Events
 from lambdastack.control.names import FunctionRef, function_arn, is_version
 from lambdastack.control.s3code import S3CodeSource
 from lambdastack.control.states import States
+from lambdastack.file_systems import FileSystemMapping
 from lambdastack.store.base import Reader, Store
 from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
@@ -32,6 +33,8 @@ class Deps:
     s3_code: S3CodeSource | None = None
     # Code signing configurations and the functions that have one.
     code_signing: SqliteCodeSigningStore | None = None
+    # EFS access point ARNs mapped to host directories (`serve --file-system`).
+    file_systems: dict[str, FileSystemMapping] = field(default_factory=dict)
 
     def release_code(self, sha256_hex: str) -> None:
         """Remove a code package once no version uses it any more."""

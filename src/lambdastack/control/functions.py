@@ -80,7 +80,8 @@ class FunctionService:
         with self.deps.store.read() as tx:
             # Every rule on the configuration is checked before any code is stored.
             configuration.new_config(
-                ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0), layers=lookup_in(tx, ref)
+                ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0), layers=lookup_in(tx, ref),
+                file_systems=self.deps.file_systems,
             )
             if tx.get_function(ref.account, ref.region, ref.name) is not None:
                 raise errors.ResourceConflict(f"Function already exist: {ref.name}")
@@ -97,7 +98,8 @@ class FunctionService:
                 if tx.get_function(ref.account, ref.region, ref.name) is not None:
                     raise errors.ResourceConflict(f"Function already exist: {ref.name}")
                 config = configuration.new_config(
-                    ref.account, ref.region, ref.name, params, code, layers=lookup_in(tx, ref)
+                    ref.account, ref.region, ref.name, params, code, layers=lookup_in(tx, ref),
+                    file_systems=self.deps.file_systems,
                 )
                 if image_uri is not None:
                     config = images.with_image(config, image_uri, pull_id, code)
@@ -265,7 +267,8 @@ class FunctionService:
             latest = require_latest(tx, ref)
             check_revision(params.get("RevisionId"), latest.config["RevisionId"])
             states.ensure_not_updating(latest.config, ref.arn)
-            changed = configuration.apply_changes(latest.config, params, layers=lookup_in(tx, ref))
+            changed = configuration.apply_changes(latest.config, params, layers=lookup_in(tx, ref),
+                                                  file_systems=self.deps.file_systems)
             detached = configuration.layer_shas(latest.config) - configuration.layer_shas(changed)
             accepted = states.updating(configuration.touched(changed))
             latest.config = self.deps.states.stored(accepted)
