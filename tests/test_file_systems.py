@@ -139,3 +139,21 @@ def test_lambdas_validation(lam: Any) -> None:
     config = lam.get_function_configuration(FunctionName=name)
     assert "FileSystemConfigs" not in config or config["FileSystemConfigs"] == []
     assert invoke_ok(lam, name, {"a": 1}) == {"a": 1}
+
+
+def test_without_namespaces_the_invocation_fails_saying_why(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", "--isolation", "process", "--file-system",
+                    f"{ARN}={tmp_path / 'shared'}").start()
+    try:
+        lam = server.client()
+        name = create_function(lam, READER, VpcConfig=VPC, FileSystemConfigs=[MOUNT])
+        with pytest.raises(ClientError) as info:
+            invoke_ok(lam, name, {"name": "x"})
+        error = info.value.response["Error"]
+        assert (error["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            "EFSMountFailureException", 403)
+        assert error["Message"] == (f"The function could not mount the file system access point {ARN}: file "
+                                    "systems need namespace isolation with root: this server runs with --isolation "
+                                    "process")
+    finally:
+        server.stop()

@@ -72,9 +72,11 @@ class InvokeService:
         on_enqueued: Callable[[QueuedEvent], None] = lambda event: None,
         admission: Admission | None = None,
         file_systems: Mapping[str, FileSystemMapping] | None = None,
+        file_systems_unavailable: str | None = None,
     ) -> None:
         self.resolver = resolver
         self.file_systems = dict(file_systems or {})
+        self.file_systems_unavailable = file_systems_unavailable
         self.placement = placement
         self.code_path = code_path
         self.queue = queue
@@ -95,7 +97,8 @@ class InvokeService:
         key = spec_key(record)
         spec = self._specs.get(key)
         if spec is None:
-            spec = self._specs[key] = environment_spec(record, self.code_path, self.file_systems)
+            spec = self._specs[key] = environment_spec(
+                record, self.code_path, self.file_systems, self.file_systems_unavailable)
         return spec
 
     # ------------------------------------------------------------------ the API operation

@@ -17,10 +17,17 @@ from lambdastack.worker.spec import EnvironmentSpec, SharedFileSystem
 CodePath = Callable[[str], Path]
 
 
-def shared_file_systems(config: dict, known: Mapping[str, FileSystemMapping]) -> tuple[SharedFileSystem, ...]:
-    """The host directories a version's FileSystemConfigs stand for on this server."""
+def shared_file_systems(
+    config: dict, known: Mapping[str, FileSystemMapping], unavailable: str | None = None
+) -> tuple[SharedFileSystem, ...]:
+    """The host directories a version's FileSystemConfigs stand for on this server
+    (`unavailable`: why this server cannot mount any)."""
     mounts: list[SharedFileSystem] = []
     for entry in config.get("FileSystemConfigs") or ():
+        if unavailable:
+            raise errors.EFSMountFailure(
+                f"The function could not mount the file system access point {entry['Arn']}: {unavailable}"
+            )
         mapping = known.get(entry["Arn"])
         if mapping is None:  # the server was started again without its --file-system
             raise errors.EFSMountFailure(
@@ -32,7 +39,8 @@ def shared_file_systems(config: dict, known: Mapping[str, FileSystemMapping]) ->
 
 
 def environment_spec(
-    record: VersionRecord, code_path: CodePath, file_systems: Mapping[str, FileSystemMapping] | None = None
+    record: VersionRecord, code_path: CodePath, file_systems: Mapping[str, FileSystemMapping] | None = None,
+    file_systems_unavailable: str | None = None,
 ) -> EnvironmentSpec:
     config = record.config
     runtime = config.get("Runtime") or ""
@@ -86,7 +94,7 @@ def environment_spec(
         root=root,
         cwd=cwd,
         architecture=(config.get("Architectures") or ["x86_64"])[0],
-        file_systems=shared_file_systems(config, file_systems or {}),
+        file_systems=shared_file_systems(config, file_systems or {}, file_systems_unavailable),
         fresh_runtime_process=fresh,
         snapstart=snapstart,
         function_arn=config.get("FunctionArn") or "",

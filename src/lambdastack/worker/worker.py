@@ -533,6 +533,10 @@ class Worker:
         """A new environment built for `spec` (not a pre-built one)."""
         if spec.root is not None and self.config.isolation == "process":
             raise EnvironmentStartError("container images need namespaces: this server runs functions as processes")
+        if spec.file_systems and self.config.isolation != "namespaces":
+            raise EnvironmentStartError(
+                f"file systems need namespace isolation with root: this server runs with --isolation "
+                f"{self.config.isolation}")
         zygote = await self.zygotes.for_spec(spec)
         request: dict[str, Any] = {
             "tmp_mb": spec.ephemeral_mb,
