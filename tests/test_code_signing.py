@@ -165,3 +165,22 @@ def test_enforce_refuses_unsigned_code_and_warn_deploys_it(lam: Any) -> None:
     lam.delete_function(FunctionName=name)
     lam.delete_code_signing_config(CodeSigningConfigArn=enforce)
     lam.delete_code_signing_config(CodeSigningConfigArn=warn)
+
+
+def test_configurations_and_links_survive_a_restart(tmp_path: Any) -> None:
+    server = Server(tmp_path / "data").start()
+    try:
+        lam = server.client()
+        arn = new_config(lam, "Enforce", Description="kept")["CodeSigningConfigArn"]
+        name = create_function(lam)
+        lam.put_function_code_signing_config(FunctionName=name, CodeSigningConfigArn=arn)
+        before = lam.get_code_signing_config(CodeSigningConfigArn=arn)["CodeSigningConfig"]
+        server.stop()
+        server.start()
+        lam = server.client()
+        assert lam.get_code_signing_config(CodeSigningConfigArn=arn)["CodeSigningConfig"] == before
+        assert lam.get_function_code_signing_config(FunctionName=name)["CodeSigningConfigArn"] == arn
+        assert error_of(lam.update_function_code, FunctionName=name, ZipFile=python_zip("x = 2\n"))[0] == (
+            "CodeVerificationFailedException")
+    finally:
+        server.stop()
