@@ -184,3 +184,15 @@ def test_configurations_and_links_survive_a_restart(tmp_path: Any) -> None:
             "CodeVerificationFailedException")
     finally:
         server.stop()
+
+
+def test_configurations_take_tags(lam: Any) -> None:
+    arn = new_config(lam, Tags={"team": "core"})["CodeSigningConfigArn"]
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "core"}
+    lam.tag_resource(Resource=arn, Tags={"stage": "prod"})
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "core", "stage": "prod"}
+    lam.untag_resource(Resource=arn, TagKeys=["team"])
+    assert lam.list_tags(Resource=arn)["Tags"] == {"stage": "prod"}
+    gone = arn[:-1] + ("x" if not arn.endswith("x") else "y")
+    assert error_of(lam.list_tags, Resource=gone) == (
+        "ResourceNotFoundException", f"The Lambda code signing configuration {gone} can not be found.", 404)

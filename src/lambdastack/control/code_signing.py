@@ -20,6 +20,7 @@ from lambdastack import errors
 from lambdastack.control import configuration, pagination
 from lambdastack.control.common import Deps, require_function
 from lambdastack.control.names import FunctionRef, function_arn
+from lambdastack.control.tags import check_tags
 from lambdastack.store.code_signing import CodeSigningConfigRecord, FunctionGone, SqliteCodeSigningStore
 
 log = logging.getLogger("lambdastack.control.code_signing")
@@ -103,6 +104,7 @@ class CodeSigningService:
             description=params.get("Description") or "",
             tags=dict(params.get("Tags") or {}),
         )
+        check_tags(record.tags)
         self.store.put(record)
         return {"CodeSigningConfig": render(record)}
 
