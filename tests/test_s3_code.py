@@ -232,3 +232,12 @@ def test_the_aws_cli_updates_code_from_s3(lam: Any, aws: Aws, bucket: str, srv: 
     assert result.stderr.strip().endswith(
         "An error occurred (InvalidParameterValueException) when calling the UpdateFunctionCode operation: "
         + GET_OBJECT.format("NoSuchKey", "The specified key does not exist."))
+
+
+def test_an_object_over_the_size_limit_is_refused_before_it_is_read(lam: Any, aws: Aws, bucket: str) -> None:
+    # Larger than any package may unzip to: refused by its announced size, as Lambda refuses it.
+    aws.s3.put_object(Bucket=bucket, Key="huge.zip", Body=bytes(262_144_001))
+    assert refused(lam.create_function, FunctionName=unique(), Runtime=DEFAULT_RUNTIME, Role=ROLE,
+                   Handler="app.handler", Code={"S3Bucket": bucket, "S3Key": "huge.zip"}) == (
+        "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes", 400)
+    aws.s3.delete_object(Bucket=bucket, Key="huge.zip")
