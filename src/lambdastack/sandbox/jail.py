@@ -272,7 +272,10 @@ def idmapping(uid_pair: Tuple[int, int], gid_pair: Tuple[int, int]) -> int:
     finally:
         os.close(ready_r)
         os.close(done_w)
-        os.waitpid(pid, 0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # reaped by the server's own child watcher
 
 
 def attach_under_mnt(mounts: Dict[str, int]) -> None:
