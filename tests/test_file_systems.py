@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,18 @@ def handler(event, context):
 '''
 
 READER = '''
-import os
+import os, time, uuid
 
 SEEN = []  # survives between invocations of a warm environment
+ENVIRONMENT = uuid.uuid4().hex
 
 def handler(event, context):
     SEEN.append(1)
+    time.sleep(event.get("sleep", 0))
     path = "/mnt/shared/" + event["name"]
     text = open(path).read() if os.path.exists(path) else None
+    if event.get("which"):
+        return {"text": text, "environment": ENVIRONMENT}
     return {"text": text, "invocations": len(SEEN)}
 '''
 
@@ -88,6 +93,11 @@ def test_two_functions_share_files_through_one_file_system(srv: Server, lam: Any
     assert invoke_ok(lam, reader, {"name": name}) == {"text": "first", "invocations": 2}
     invoke_ok(lam, writer, {"name": name, "text": "second"})
     assert invoke_ok(lam, reader, {"name": name}) == {"text": "second", "invocations": 3}
+    # Two environments of the reader at once: both see the file.
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: invoke_ok(lam, reader, {"name": name, "sleep": 1, "which": True}), range(2)))
+    assert [r["text"] for r in both] == ["second", "second"]
+    assert both[0]["environment"] != both[1]["environment"]
 
     # After a restart, new environments see what was written before.
     srv.stop()
