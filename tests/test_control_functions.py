@@ -135,14 +135,15 @@ def test_create_existing_name_is_409(lam: Any) -> None:
     assert message == f"Function already exist: {name}"
 
 
-def test_create_refuses_code_sources_lambdastack_lacks(lam: Any) -> None:
+def test_create_refuses_code_sources_this_server_lacks(lam: Any) -> None:
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
         lam.create_function(
             FunctionName=unique(), Runtime="python3.12", Role=ROLE, Handler="a.b",
             Code={"S3Bucket": "bucket", "S3Key": "key.zip"},
         )
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert "not supported" in info.value.response["Error"]["Message"]
+    # The shared server has no --aws-endpoint-url: it says so (code from S3: tests/test_s3_code.py).
+    assert "--aws-endpoint-url" in info.value.response["Error"]["Message"]
     # An image URI is not code for a Zip function (container images: tests/test_images_functions.py).
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as info:
         lam.create_function(

@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lambdastack import __version__, errors
+from lambdastack import __version__, errors, file_systems
 from lambdastack.api.asgi import LambdaApi
 from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
 from lambdastack.api.async_status import async_status_route
@@ -37,6 +37,7 @@ from lambdastack.control.image_activation import ImageActivation
 from lambdastack.control.plane import ControlPlane
 from lambdastack.control.policies import PolicyService
 from lambdastack.control.rules import RuleService
+from lambdastack.control.s3code import S3CodeSource
 from lambdastack.control.scheduler import ScheduleService
 from lambdastack.control.states import States
 from lambdastack.control.url_naming import UrlNaming
@@ -57,6 +58,7 @@ from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.service_models import apigatewayv2_model, events_model, scheduler_model
+from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
 from lambdastack.store.function_urls import SqliteFunctionUrlStore
@@ -82,12 +84,17 @@ def build_control(settings: Settings) -> ControlPlane:
         states=States(store, events),
         signer=CodeUrlSigner.from_data_dir(settings.data_dir),
         account_concurrency=settings.account_concurrency,
+        s3_code=S3CodeSource(settings.aws_endpoint_url),
+        code_signing=SqliteCodeSigningStore(settings.data_dir / "lambdastack.db"),
+        file_systems={mapping.arn: mapping for mapping in settings.file_systems},
     )
     return ControlPlane.over(deps)
 
 
 def build_app(settings: Settings) -> FrontDoor:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for mapping in settings.file_systems:
+        file_systems.prepare(mapping)
     control = build_control(settings)
     # One thread runs every control-plane change: SQLite writes and zip unpacking stay off
     # the event loop, and changes are applied one after the other.

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lambdastack.file_systems import FileSystemMapping
+
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("LAMBDASTACK_DATA_DIR", Path.home() / ".lambdastack"))
@@ -55,6 +57,8 @@ class Settings:
     s3_webhook_token: str | None = None
     # RabbitMQ brokers by the name an Amazon MQ broker ARN carries: (name, amqp:// URL).
     mq_brokers: tuple[tuple[str, str], ...] = ()
+    # EFS access points by ARN, each a host directory (`--file-system ARN=DIR[:UID:GID]`).
+    file_systems: tuple[FileSystemMapping, ...] = ()
 
     @property
     def base_url(self) -> str:

@@ -112,7 +112,11 @@ class Engine:
         self.admission = Admission(settings.account_concurrency, _reserved_of(store), _reserved_total(store))
         code_path = with_roots(code.unpacked_path, images_folder(settings.data_dir))
         self.service = InvokeService(Resolver(store), LocalPlacement(self.worker), code_path, self.queue,
-                                     admission=self.admission)
+                                     admission=self.admission,
+                                     file_systems={m.arn: m for m in settings.file_systems},
+                                     file_systems_unavailable=None if self.isolation == "namespaces" else (
+                                         "file systems need namespace isolation with root: this server runs "
+                                         f"with --isolation {self.isolation}"))
         self.event_invoke_configs = SqliteEventInvokeConfigStore(settings.data_dir / "lambdastack.db")
         self.async_invoker = AsyncInvoker(self.queue, self.service, store, self.event_invoke_configs, AsyncSettings(
             time_scale=settings.async_time_scale,

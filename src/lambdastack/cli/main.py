@@ -10,6 +10,7 @@ from pathlib import Path
 from lambdastack import __version__
 from lambdastack.cli import deploy as deploy_command
 from lambdastack.config import Settings, default_data_dir
+from lambdastack.file_systems import FileSystemMapping, parse_mapping
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_keys=tuple(args.access_key),
         s3_webhook_token=args.s3_webhook_token or os.environ.get("LAMBDASTACK_S3_WEBHOOK_TOKEN") or None,
         mq_brokers=tuple(args.mq_broker),
+        file_systems=tuple(args.file_system),
     )
     return serve(settings)
 
@@ -48,6 +50,13 @@ def _broker(text: str) -> tuple[str, str]:
     if not equals or not name or not url.startswith(("amqp://", "amqps://")):
         raise argparse.ArgumentTypeError("expected NAME=amqp://host:port")
     return name, url
+
+
+def _file_system(text: str) -> FileSystemMapping:
+    try:
+        return parse_mapping(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def _access_key(text: str) -> tuple[str, str]:
@@ -163,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "(or set LAMBDASTACK_S3_WEBHOOK_TOKEN)")
     serve.add_argument("--mq-broker", type=_broker, action="append", default=[], metavar="NAME=amqp://HOST:PORT",
                        help="the RabbitMQ broker an Amazon MQ broker ARN's name stands for (repeatable)")
+    serve.add_argument("--file-system", type=_file_system, action="append", default=[],
+                       metavar="ARN=DIR[:UID:GID]",
+                       help="the host directory an EFS access point ARN stands for, mounted read-write at the "
+                       "LocalMountPath of every function that names it; UID:GID is the access point's POSIX user "
+                       "(default 1000:1000) (repeatable)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 

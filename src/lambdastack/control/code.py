@@ -81,14 +81,18 @@ class CodeStore:
 
     # -- control's view ------------------------------------------------------------------
 
-    def check_zip(self, data: bytes) -> CodeRef:
+    def check_zip(self, data: bytes, max_zipped: int = ZIP_MAX_BYTES) -> CodeRef:
         """Run every check on a package without storing anything (UpdateFunctionCode DryRun)."""
-        _check_size(data)
+        _check_size(data, max_zipped)
         return _ref(data, codezip.unpack(data, None))
 
-    def put_zip(self, data: bytes) -> CodeRef:
-        """Check, store durably and unpack a package; storing the same bytes again is cheap."""
-        _check_size(data)
+    def put_zip(self, data: bytes, max_zipped: int = ZIP_MAX_BYTES) -> CodeRef:
+        """Check, store durably and unpack a package; storing the same bytes again is cheap.
+
+        `max_zipped`: 50 MB for a package sent inline; a package read from S3 is only held to
+        the unzipped limit, as on Lambda.
+        """
+        _check_size(data, max_zipped)
         sha_hex = hashlib.sha256(data).hexdigest()
         if self.blobs.exists(sha_hex) and self._dir(sha_hex).is_dir():
             return _ref(data, _declared_size(data))
@@ -156,10 +160,10 @@ class CodeStore:
             raise
 
 
-def _check_size(data: bytes) -> None:
-    if len(data) > ZIP_MAX_BYTES:
+def _check_size(data: bytes, max_zipped: int) -> None:
+    if len(data) > max_zipped:
         raise errors.InvalidParameterValue(
-            f"Zipped size must be smaller than {ZIP_MAX_BYTES} bytes (the package is {len(data)} bytes)"
+            f"Zipped size must be smaller than {max_zipped} bytes (the package is {len(data)} bytes)"
         )
 
 

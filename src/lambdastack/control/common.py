@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lambdastack import errors
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import CodeUrlSigner
 from lambdastack.control.events import Events
 from lambdastack.control.names import FunctionRef, function_arn, is_version
+from lambdastack.control.s3code import S3CodeSource
 from lambdastack.control.states import States
+from lambdastack.file_systems import FileSystemMapping
 from lambdastack.store.base import Reader, Store
+from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.records import LATEST, AliasRecord, FunctionRecord, VersionRecord
 
 
@@ -26,6 +29,12 @@ class Deps:
     account_concurrency: int = 1000
     # False only when a registry says an image reference names nothing (set where images are pulled).
     image_exists: Callable[[str], bool] | None = None
+    # Where code given as S3Bucket/S3Key is read (None: no endpoint, such code is refused).
+    s3_code: S3CodeSource | None = None
+    # Code signing configurations and the functions that have one.
+    code_signing: SqliteCodeSigningStore | None = None
+    # EFS access point ARNs mapped to host directories (`serve --file-system`).
+    file_systems: dict[str, FileSystemMapping] = field(default_factory=dict)
 
     def release_code(self, sha256_hex: str) -> None:
         """Remove a code package once no version uses it any more."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 import orjson
@@ -32,6 +32,8 @@ from lambdastack.store.records import (
 Config = dict[str, Any]
 # Finds the layer version a function names by its version ARN (None: no such version here).
 LayerLookup = Callable[[str], LayerVersionRecord | None]
+# The EFS access point ARNs this server maps to host directories (`serve --file-system`).
+KnownFileSystems = Container[str]
 
 RESERVED_ENV = frozenset(
     {
@@ -76,7 +78,6 @@ _VOLATILE = frozenset(
 
 # Request members that name features lambdastack does not provide.
 _UNSUPPORTED = {
-    "CodeSigningConfigArn": "Code signing",
     "TenancyConfig": "Tenant isolation",
     "CapacityProviderConfig": "Capacity providers",
     "DurableConfig": "Durable functions",
@@ -106,11 +107,6 @@ def refuse_unsupported(params: dict[str, Any]) -> None:
     for member, feature in _UNSUPPORTED.items():
         if params.get(member):
             raise errors.InvalidParameterValue(f"{feature} ({member}) is not supported by lambdastack.")
-    if params.get("FileSystemConfigs"):
-        raise errors.InvalidParameterValue("File systems (FileSystemConfigs) are not supported by lambdastack.")
-    vpc = params.get("VpcConfig") or {}
-    if vpc.get("SubnetIds") or vpc.get("SecurityGroupIds"):
-        raise errors.InvalidParameterValue("VPC networking (VpcConfig) is not supported by lambdastack.")
 
 
 def new_config(
@@ -121,6 +117,7 @@ def new_config(
     code: CodeRef,
     *,
     layers: LayerLookup | None = None,
+    file_systems: KnownFileSystems = (),
 ) -> Config:
     """The $LATEST configuration of a function being created (state members not yet set)."""
     refuse_unsupported(params)
@@ -154,15 +151,17 @@ def new_config(
         config["Architectures"] = list(params["Architectures"])
     if package_type == "Image":
         del config["Runtime"], config["Handler"]  # an image says how it starts
-    return apply_changes(config, params, creating=True, layers=layers)
+    return apply_changes(config, params, creating=True, layers=layers, file_systems=file_systems)
 
 
 def apply_changes(
-    config: Config, params: dict[str, Any], *, creating: bool = False, layers: LayerLookup | None = None
+    config: Config, params: dict[str, Any], *, creating: bool = False, layers: LayerLookup | None = None,
+    file_systems: KnownFileSystems = (),
 ) -> Config:
     """A copy of `config` with the members of an UpdateFunctionConfiguration-like request applied.
 
     `layers` finds the layer versions that `Layers` names; without it, none is found.
+    `file_systems` are the access point ARNs `FileSystemConfigs` may name.
     """
     refuse_unsupported(params)
     images.check_members(config.get("PackageType") or "Zip", params)
@@ -207,17 +206,76 @@ def apply_changes(
         else:
             out.pop("KMSKeyArn", None)
     if "VpcConfig" in params:
-        out.pop("VpcConfig", None)  # only an empty VPC configuration gets this far
+        vpc = vpc_config(params["VpcConfig"] or {})
+        if vpc:
+            out["VpcConfig"] = vpc
+        else:
+            out.pop("VpcConfig", None)
+    if "FileSystemConfigs" in params:
+        mounts = file_system_configs(params["FileSystemConfigs"] or [], file_systems)
+        if mounts:
+            out["FileSystemConfigs"] = mounts
+        else:
+            out.pop("FileSystemConfigs", None)
+    if "VpcConfig" in params or "FileSystemConfigs" in params:
+        check_file_systems_in_vpc(out, removing_vpc="VpcConfig" in params and "VpcConfig" not in out)
     if "SnapStart" in params:
         out["SnapStart"] = {
             "ApplyOn": params["SnapStart"].get("ApplyOn", "None"),
             "OptimizationStatus": "Off",
         }
-    if "SnapStart" in params or "Runtime" in params:
+    if "SnapStart" in params or "Runtime" in params or "FileSystemConfigs" in params:
         check_snapstart(out)
     if "LoggingConfig" in params:
         out["LoggingConfig"] = logging_config(out.get("LoggingConfig") or {}, params["LoggingConfig"], out)
     return out
+
+
+def vpc_config(given: Config) -> Config:
+    """The stored VpcConfig (empty when no subnet or security group is given: no VPC).
+
+    lambdastack has no VPCs: the configuration is kept and shown as given (its `VpcId` is
+    empty, there being no subnet to look it up from) and the function's network stays what
+    `serve --egress` makes it.
+    """
+    subnets = list(given.get("SubnetIds") or [])
+    groups = list(given.get("SecurityGroupIds") or [])
+    if not subnets and not groups:
+        return {}
+    return {
+        "SubnetIds": subnets,
+        "SecurityGroupIds": groups,
+        "VpcId": "",
+        "Ipv6AllowedForDualStack": bool(given.get("Ipv6AllowedForDualStack", False)),
+    }
+
+
+def file_system_configs(given: list[Config], known: KnownFileSystems) -> list[Config]:
+    """The stored FileSystemConfigs: each access point must be one `serve --file-system` maps."""
+    mounts: list[Config] = []
+    for entry in given:
+        arn, path = str(entry.get("Arn") or ""), str(entry.get("LocalMountPath") or "")
+        if arn not in known:
+            raise errors.InvalidParameterValue(
+                f"The file system access point {arn} is not known to this lambdastack server: map it to a host "
+                f"directory with lambdastack serve --file-system {arn}=DIR"
+            )
+        mounts.append({"Arn": arn, "LocalMountPath": path})
+    return mounts
+
+
+def check_file_systems_in_vpc(config: Config, removing_vpc: bool) -> None:
+    """As on Lambda, a function that mounts an access point must be configured in a VPC."""
+    if config.get("VpcConfig"):
+        return
+    for mount in config.get("FileSystemConfigs") or ():
+        if removing_vpc:
+            raise errors.InvalidParameterValue(
+                f"Function VPC configuration cannot be removed with access point {mount['Arn']} referenced."
+            )
+        raise errors.InvalidParameterValue(
+            f"Function must be configured to execute in a VPC to reference access point {mount['Arn']}"
+        )
 
 
 def snapstart_on(config: Config) -> bool:
@@ -230,6 +288,8 @@ def check_snapstart(config: Config) -> None:
         return
     if config.get("PackageType") == "Image":
         raise errors.InvalidParameterValue("ContainerImage is not supported for SnapStart enabled functions.")
+    if config.get("FileSystemConfigs"):
+        raise errors.InvalidParameterValue("EFS is not supported for SnapStart enabled functions.")
     runtime = config.get("Runtime") or ""
     if not runtimes.supports_snapstart(runtime):
         raise errors.InvalidParameterValue(f"{runtime} is not supported for SnapStart enabled functions.")

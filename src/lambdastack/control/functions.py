@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from lambdastack import errors
-from lambdastack.control import configuration, images, pagination, states
+from lambdastack.control import configuration, images, packages, pagination, states
 from lambdastack.control.code import CodeRef
+from lambdastack.control.code_signing import CodeSigningService
 from lambdastack.control.common import (
     Deps,
     check_revision,
@@ -17,39 +18,46 @@ from lambdastack.control.common import (
 )
 from lambdastack.control.layers import lookup_in
 from lambdastack.control.names import FunctionRef, could_be_alias, is_version_number
+from lambdastack.control.packages import PackageRequest
 from lambdastack.control.tags import check_tags
 from lambdastack.control.versions import publish_in
+from lambdastack.store.code_signing import CodeSigningConfigRecord
 from lambdastack.store.records import LATEST, FunctionRecord, VersionRecord
 
 Config = dict[str, Any]
 
-_NO_CODE = "Please provide a source for function code: lambdastack takes the .zip file inline as ZipFile."
 
-
-def _zip_from(code: dict[str, Any], action: str = "creating") -> bytes:
-    """The inline package of a request, or a clear refusal for the sources lambdastack lacks."""
-    if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
-        raise errors.InvalidParameterValue(
-            "Deployment packages in Amazon S3 (S3Bucket/S3Key) are not supported: lambdastack has no "
-            "object store yet. Send the .zip file inline as ZipFile (aws cli: --zip-file fileb://code.zip)."
-        )
+def _package_from(code: dict[str, Any], action: str = "creating") -> PackageRequest:
+    """The zip package a request names (inline or in S3), refusing members of image functions."""
     if code.get("ImageUri"):
-        if not code.get("ZipFile") and action == "creating":
+        if not code.get("ZipFile") and not packages.has_s3(code) and action == "creating":
             raise errors.InvalidParameterValue(
                 "Please provide a source for function code. (A container image needs PackageType Image.)"
             )
         raise errors.InvalidParameterValue(
             f"Please don't provide ImageUri when {action} a function with packageType Zip."
         )
-    data = code.get("ZipFile")
-    if not data:
-        raise errors.InvalidParameterValue(_NO_CODE)
-    return bytes(data)
+    return packages.requested(code)
 
 
 class FunctionService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+
+    def _signing(self) -> CodeSigningService | None:
+        store = self.deps.code_signing
+        return CodeSigningService(self.deps, store) if store is not None else None
+
+    def _signing_requested(self, ref: FunctionRef, params: dict[str, Any]) -> CodeSigningConfigRecord | None:
+        arn = params.get("CodeSigningConfigArn")
+        signing = self._signing()
+        if not arn or signing is None:
+            return None
+        return signing.requested(arn, ref.account, ref.region)
+
+    def _signing_of(self, ref: FunctionRef) -> CodeSigningConfigRecord | None:
+        signing = self._signing()
+        return signing.of_function(ref) if signing is not None else None
 
     # -- create ------------------------------------------------------------------------
 
@@ -61,15 +69,19 @@ class FunctionService:
         tags = dict(params.get("Tags") or {})
         check_tags(tags)
         image_uri: str | None = None
-        data = b""
+        request = PackageRequest()
         if (params.get("PackageType") or "Zip") == "Image":
             image_uri = images.requested_uri(params.get("Code") or {}, "creating")
         else:
-            data = _zip_from(params.get("Code") or {})
+            request = _package_from(params.get("Code") or {})
+        signing = self._signing_requested(ref, params)
+        if image_uri is None:
+            CodeSigningService.check_unsigned(signing, ref)
         with self.deps.store.read() as tx:
             # Every rule on the configuration is checked before any code is stored.
             configuration.new_config(
-                ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0), layers=lookup_in(tx, ref)
+                ref.account, ref.region, ref.name, params, CodeRef("", "", 0, 0), layers=lookup_in(tx, ref),
+                file_systems=self.deps.file_systems,
             )
             if tx.get_function(ref.account, ref.region, ref.name) is not None:
                 raise errors.ResourceConflict(f"Function already exist: {ref.name}")
@@ -79,13 +91,15 @@ class FunctionService:
         if image_uri is not None:
             code, pull_id = images.pending_code(image_uri)
         else:
-            code = self.deps.code.put_zip(data)
+            package = packages.read(request, self.deps.s3_code, ref.region)
+            code = self.deps.code.put_zip(package.data, package.max_zipped)
         try:
             with self.deps.store.transaction() as tx:
                 if tx.get_function(ref.account, ref.region, ref.name) is not None:
                     raise errors.ResourceConflict(f"Function already exist: {ref.name}")
                 config = configuration.new_config(
-                    ref.account, ref.region, ref.name, params, code, layers=lookup_in(tx, ref)
+                    ref.account, ref.region, ref.name, params, code, layers=lookup_in(tx, ref),
+                    file_systems=self.deps.file_systems,
                 )
                 if image_uri is not None:
                     config = images.with_image(config, image_uri, pull_id, code)
@@ -107,6 +121,8 @@ class FunctionService:
         except BaseException:
             self.deps.release_code(code.sha256_hex)
             raise
+        if signing is not None and self.deps.code_signing is not None:
+            self.deps.code_signing.attach(ref.account, ref.region, ref.name, signing.config_id)
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
         return states.as_created(accepted)
 
@@ -181,14 +197,16 @@ class FunctionService:
             latest = require_latest(tx, ref)
         if images.is_image(latest.config):
             return self._update_image(ref, params, images.requested_uri(params, "updating"))
-        data = _zip_from(params, "updating")
+        request = _package_from(params, "updating")
         check_revision(params.get("RevisionId"), latest.config["RevisionId"])
         states.ensure_not_updating(latest.config, ref.arn)
+        CodeSigningService.check_unsigned(self._signing_of(ref), ref)
+        package = packages.read(request, self.deps.s3_code, ref.region)
         if params.get("DryRun"):
-            checked = self.deps.code.check_zip(data)
+            checked = self.deps.code.check_zip(package.data, package.max_zipped)
             preview = configuration.with_code(latest.config, checked, params.get("Architectures"))
             return configuration.render(preview, None)
-        code = self.deps.code.put_zip(data)
+        code = self.deps.code.put_zip(package.data, package.max_zipped)
         try:
             with self.deps.store.transaction() as tx:
                 fn = require_function(tx, ref)
@@ -240,11 +258,17 @@ class FunctionService:
         return accepted
 
     def update_configuration(self, ref: FunctionRef, params: dict[str, Any]) -> Config:
+        if "Layers" in params:
+            with self.deps.store.read() as tx:
+                current = {layer["Arn"] for layer in require_latest(tx, ref).config.get("Layers") or ()}
+            if set(params["Layers"] or ()) - current:
+                CodeSigningService.check_unsigned(self._signing_of(ref), ref, "a layer")
         with self.deps.store.transaction() as tx:
             latest = require_latest(tx, ref)
             check_revision(params.get("RevisionId"), latest.config["RevisionId"])
             states.ensure_not_updating(latest.config, ref.arn)
-            changed = configuration.apply_changes(latest.config, params, layers=lookup_in(tx, ref))
+            changed = configuration.apply_changes(latest.config, params, layers=lookup_in(tx, ref),
+                                                  file_systems=self.deps.file_systems)
             detached = configuration.layer_shas(latest.config) - configuration.layer_shas(changed)
             accepted = states.updating(configuration.touched(changed))
             latest.config = self.deps.states.stored(accepted)

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from lambdastack import errors
-from lambdastack.control import configuration, pagination, policy_documents
+from lambdastack.control import configuration, packages, pagination, policy_documents
 from lambdastack.control.common import Deps, check_revision
 from lambdastack.control.configuration import LayerLookup
 from lambdastack.control.limits import validation_error
@@ -82,18 +82,6 @@ def lookup_in(tx: Transaction, where: FunctionRef) -> LayerLookup:
         return tx.get_layer_version(account, region, m.group(4), int(version))
 
     return lookup
-
-
-def _zip_from(content: dict[str, Any]) -> bytes:
-    if content.get("S3Bucket") or content.get("S3Key") or content.get("S3ObjectVersion"):
-        raise errors.InvalidParameterValue(
-            "Layer content in Amazon S3 (S3Bucket/S3Key) is not supported: lambdastack has no object store yet. "
-            "Send the .zip file inline as Content.ZipFile (aws cli: --zip-file fileb://layer.zip)."
-        )
-    data = content.get("ZipFile")
-    if not data:
-        raise errors.InvalidParameterValue("Please provide the layer content: a .zip file inline as Content.ZipFile.")
-    return bytes(data)
 
 
 def _b64(sha256_hex: str) -> str:
@@ -172,8 +160,12 @@ class LayerService:
     # -- versions ------------------------------------------------------------------------
 
     def publish(self, ref: LayerRef, params: dict[str, Any], base_url: str) -> dict[str, Any]:
-        data = _zip_from(params.get("Content") or {})
-        code = self.deps.code.put_zip(data)
+        request = packages.requested(
+            params.get("Content") or {},
+            "Please provide the layer content: a .zip file inline as Content.ZipFile, or Content.S3Bucket and S3Key.",
+        )
+        package = packages.read(request, self.deps.s3_code, ref.region)
+        code = self.deps.code.put_zip(package.data, package.max_zipped)
         try:
             with self.deps.store.transaction() as tx:
                 layer = tx.get_layer(ref.account, ref.region, ref.name) or LayerRecord(

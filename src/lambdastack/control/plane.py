@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lambdastack.control.account import AccountService
 from lambdastack.control.aliases import AliasService
+from lambdastack.control.code_signing import CodeSigningService
 from lambdastack.control.common import Deps
 from lambdastack.control.concurrency import ConcurrencyService
 from lambdastack.control.functions import FunctionService
@@ -29,6 +30,7 @@ class ControlPlane:
     account: AccountService
     layers: LayerService
     provisioned: ProvisionedConcurrencyService
+    code_signing: CodeSigningService | None = None
 
     @classmethod
     def over(cls, deps: Deps) -> ControlPlane:
@@ -42,6 +44,7 @@ class ControlPlane:
             account=AccountService(deps),
             layers=LayerService(deps),
             provisioned=ProvisionedConcurrencyService(deps),
+            code_signing=CodeSigningService(deps, deps.code_signing) if deps.code_signing is not None else None,
         )
 
     def start(self) -> None:
@@ -55,4 +58,6 @@ class ControlPlane:
             log.info("removed %d unreferenced code package(s)", len(removed))
 
     def stop(self) -> None:
+        if self.deps.code_signing is not None:
+            self.deps.code_signing.close()
         self.deps.store.close()

@@ -1,4 +1,5 @@
-"""Tags on functions, addressed by the function's full ARN as Lambda addresses them."""
+"""Tags on functions and code signing configurations, addressed by their full ARN as Lambda
+addresses them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from lambdastack import errors
 from lambdastack.control.common import Deps, require_function
 from lambdastack.control.limits import MAX_TAGS
 from lambdastack.control.names import FunctionRef, parse_resource_arn
+from lambdastack.store.code_signing import CodeSigningConfigRecord
 
 
 def check_tags(tags: dict[str, str]) -> None:
@@ -33,10 +35,29 @@ class TagService:
             raise errors.ResourceNotFound(f"Function not found: {resource}")
         return FunctionRef(account, region, arn.name)
 
+    def _code_signing_config(self, resource: str, account: str, region: str) -> CodeSigningConfigRecord | None:
+        """The code signing configuration `resource` names (None: it names no such configuration)."""
+        arn = parse_resource_arn(resource)
+        if arn.kind != "code-signing-config":
+            return None
+        store = self.deps.code_signing
+        found = store.get(account, region, arn.name) if store and (arn.account, arn.region) == (account, region) \
+            else None
+        if found is None:
+            raise errors.ResourceNotFound(f"The Lambda code signing configuration {resource} can not be found.")
+        return found
+
     def tag(self, resource: str, account: str, region: str, tags: dict[str, str]) -> None:
-        ref = self._function(resource, account, region)
         if not tags:
             raise errors.InvalidParameterValue("An error occurred and the request cannot be processed.")  # AWS's words
+        config = self._code_signing_config(resource, account, region)
+        if config is not None and self.deps.code_signing is not None:
+            merged = {**config.tags, **tags}
+            check_tags(merged)
+            config.tags = merged
+            self.deps.code_signing.put(config)
+            return
+        ref = self._function(resource, account, region)
         with self.deps.store.transaction() as tx:
             fn = require_function(tx, ref)
             merged = {**fn.tags, **tags}
@@ -46,6 +67,11 @@ class TagService:
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
 
     def untag(self, resource: str, account: str, region: str, keys: list[str]) -> None:
+        config = self._code_signing_config(resource, account, region)
+        if config is not None and self.deps.code_signing is not None:
+            config.tags = {k: v for k, v in config.tags.items() if k not in set(keys)}
+            self.deps.code_signing.put(config)
+            return
         ref = self._function(resource, account, region)
         with self.deps.store.transaction() as tx:
             fn = require_function(tx, ref)
@@ -54,6 +80,9 @@ class TagService:
         self.deps.events.function_changed(ref.account, ref.region, ref.name)
 
     def list(self, resource: str, account: str, region: str) -> dict[str, str]:
+        config = self._code_signing_config(resource, account, region)
+        if config is not None:
+            return dict(config.tags)
         ref = self._function(resource, account, region)
         with self.deps.store.read() as tx:
             return dict(require_function(tx, ref).tags)

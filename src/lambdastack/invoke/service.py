@@ -10,13 +10,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
 from lambdastack import errors
+from lambdastack.file_systems import FileSystemMapping
 from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec, spec_key
@@ -70,8 +71,12 @@ class InvokeService:
         queue: EventQueue,
         on_enqueued: Callable[[QueuedEvent], None] = lambda event: None,
         admission: Admission | None = None,
+        file_systems: Mapping[str, FileSystemMapping] | None = None,
+        file_systems_unavailable: str | None = None,
     ) -> None:
         self.resolver = resolver
+        self.file_systems = dict(file_systems or {})
+        self.file_systems_unavailable = file_systems_unavailable
         self.placement = placement
         self.code_path = code_path
         self.queue = queue
@@ -92,7 +97,8 @@ class InvokeService:
         key = spec_key(record)
         spec = self._specs.get(key)
         if spec is None:
-            spec = self._specs[key] = environment_spec(record, self.code_path)
+            spec = self._specs[key] = environment_spec(
+                record, self.code_path, self.file_systems, self.file_systems_unavailable)
         return spec
 
     # ------------------------------------------------------------------ the API operation

@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from lambdastack import errors
+from lambdastack.file_systems import FileSystemMapping
 from lambdastack.invoke.image_launch import image_launch
 from lambdastack.store.records import LATEST, LAYER_SHA256, VersionRecord
 from lambdastack.worker.entrypoint import bootstrap_path
 from lambdastack.worker.loader import needs_fresh_process
 from lambdastack.worker.nodejs import node_argv
-from lambdastack.worker.spec import EnvironmentSpec
+from lambdastack.worker.spec import EnvironmentSpec, SharedFileSystem
 
 CodePath = Callable[[str], Path]
 
 
-def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentSpec:
+def shared_file_systems(
+    config: dict, known: Mapping[str, FileSystemMapping], unavailable: str | None = None
+) -> tuple[SharedFileSystem, ...]:
+    """The host directories a version's FileSystemConfigs stand for on this server
+    (`unavailable`: why this server cannot mount any)."""
+    mounts: list[SharedFileSystem] = []
+    for entry in config.get("FileSystemConfigs") or ():
+        if unavailable:
+            raise errors.EFSMountFailure(
+                f"The function could not mount the file system access point {entry['Arn']}: {unavailable}"
+            )
+        mapping = known.get(entry["Arn"])
+        if mapping is None:  # the server was started again without its --file-system
+            raise errors.EFSMountFailure(
+                f"The function could not mount the file system access point {entry['Arn']}: this lambdastack server "
+                f"does not map it to a directory (lambdastack serve --file-system {entry['Arn']}=DIR)."
+            )
+        mounts.append(SharedFileSystem(mapping.path, entry["LocalMountPath"], mapping.uid, mapping.gid))
+    return tuple(mounts)
+
+
+def environment_spec(
+    record: VersionRecord, code_path: CodePath, file_systems: Mapping[str, FileSystemMapping] | None = None,
+    file_systems_unavailable: str | None = None,
+) -> EnvironmentSpec:
     config = record.config
     runtime = config.get("Runtime") or ""
     environment = dict((config.get("Environment") or {}).get("Variables") or {})
@@ -68,6 +94,7 @@ def environment_spec(record: VersionRecord, code_path: CodePath) -> EnvironmentS
         root=root,
         cwd=cwd,
         architecture=(config.get("Architectures") or ["x86_64"])[0],
+        file_systems=shared_file_systems(config, file_systems or {}, file_systems_unavailable),
         fresh_runtime_process=fresh,
         snapstart=snapstart,
         function_arn=config.get("FunctionArn") or "",

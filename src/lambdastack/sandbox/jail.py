@@ -96,7 +96,7 @@ def build_base_root(base: str, binds: Sequence[Tuple[str, str]], hidden: Iterabl
             _bind_ro(host, base + host)
     _build_etc(base, etc or {})
     _build_dev(base)
-    for mountpoint in ("proc", "tmp", "var/task", "opt", "var/runtime"):
+    for mountpoint in ("proc", "tmp", "var/task", "opt", "var/runtime", "mnt"):
         os.makedirs(base + "/" + mountpoint, exist_ok=True)
     for host, inside in binds:
         if os.path.exists(host):
@@ -227,6 +227,69 @@ def readonly_tree(host_path: str) -> int:
 
 def attach_tree(fd: int, target: str) -> None:
     libc.move_mount(fd, target)
+
+
+def shared_tree(host_path: str, userns_fd: int) -> int:
+    """A detached, read-write copy of `host_path`'s mount tree whose owners are mapped by the
+    user namespace `userns_fd` (an idmapped mount): a shared file system for an environment,
+    where the function's user reads and writes as the access point's POSIX user."""
+    fd = libc.open_tree_clone(host_path)
+    try:
+        libc.mount_setattr(fd, libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_IDMAP, userns_fd)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def idmapping(uid_pair: Tuple[int, int], gid_pair: Tuple[int, int]) -> int:
+    """A user namespace that maps one owner on disk to one user of the environments, as a
+    descriptor for `shared_tree`: (id on disk, id of the function's user), for uid and gid.
+
+    Its only process (a child made for the purpose) exits once the descriptor is open."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            libc.unshare(libc.CLONE_NEWUSER)
+            os.write(ready_w, b"u")
+            os.read(done_r, 1)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"u":
+            raise OSError("could not make a user namespace for an idmapped mount")
+        _write("/proc/%d/uid_map" % pid, "%d %d 1" % uid_pair)
+        _write("/proc/%d/gid_map" % pid, "%d %d 1" % gid_pair)
+        return os.open("/proc/%d/ns/user" % pid, os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # reaped by the server's own child watcher
+
+
+def attach_under_mnt(mounts: Dict[str, int]) -> None:
+    """Attach shared file systems (`LocalMountPath` -> detached tree) under /mnt.
+
+    The root is read-only, so /mnt becomes a small tmpfs holding the mount points, made
+    read-only again once they are in place.
+    """
+    libc.mount("tmpfs", "/mnt", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "size=64k,mode=0755")
+    for target, fd in mounts.items():
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        libc.move_mount(fd, target)
+    libc.mount("tmpfs", "/mnt", "tmpfs", libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
+               | libc.MS_NOEXEC, "size=64k,mode=0755")
 
 
 def resize_tmp(tmp_mb: int) -> None:

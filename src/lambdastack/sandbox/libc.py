@@ -57,6 +57,7 @@ MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_IDMAP = 0x00100000
 FSOPEN_CLOEXEC = 0x1
 FSMOUNT_CLOEXEC = 0x1
 FSCONFIG_SET_FLAG = 0
@@ -123,8 +124,9 @@ def open_tree_clone(path: str) -> int:
                     ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE))
 
 
-def mount_setattr(fd: int, attr_set: int) -> None:
-    attr = _MountAttr(attr_set, 0, 0, 0)
+def mount_setattr(fd: int, attr_set: int, userns_fd: int = 0) -> None:
+    """Set mount attributes on a detached tree; with MOUNT_ATTR_IDMAP, `userns_fd` gives the idmapping."""
+    attr = _MountAttr(attr_set, 0, 0, userns_fd)
     _syscall(_SYS_MOUNT_SETATTR, "mount_setattr", fd, b"", ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE),
              ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
 

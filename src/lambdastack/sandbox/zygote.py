@@ -294,7 +294,11 @@ class Zygote:
             targets = list(meta.get("mounts") or ())
             mounts = {targets[i]: fd for i, fd in enumerate(fds[:len(targets)])}
             for target, fd in mounts.items():
-                jail.attach_tree(fd, target)  # the code, read-only; a disk-backed /tmp over the tmpfs
+                if not target.startswith("/mnt/"):
+                    jail.attach_tree(fd, target)  # the code, read-only; a disk-backed /tmp over the tmpfs
+            shared = {target: fd for target, fd in mounts.items() if target.startswith("/mnt/")}
+            if shared:
+                jail.attach_under_mnt(shared)  # shared file systems, read-write
             if self.mode != "process" and "/tmp" not in mounts and int(meta["tmp_mb"]) != tmp_mb:
                 jail.resize_tmp(int(meta["tmp_mb"]))
         finally:

@@ -12,6 +12,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class SharedFileSystem:
+    """A host directory mounted read-write at `target` (under /mnt/), its files owned on the
+    host by `uid:gid` (the access point's POSIX user) whoever writes them in the environment."""
+
+    host: Path
+    target: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class EnvironmentSpec:
     """Everything that makes two environments interchangeable; `key` identifies it."""
 
@@ -47,6 +58,8 @@ class EnvironmentSpec:
     snapstart: bool = False
     function_arn: str = ""
     role: str = ""  # the execution role: whose credentials the function gets
+    # FileSystemConfigs: shared directories mounted read-write under /mnt/.
+    file_systems: tuple[SharedFileSystem, ...] = ()
 
     def opt_path(self, relative: str) -> Path | None:
         """The host file a function sees at /opt/<relative>: in the last layer that has it."""

@@ -39,8 +39,9 @@ from lambdastack.worker.layers import layer_paths_without_mounts
 from lambdastack.worker.loader import python_argv
 from lambdastack.worker.pool import Pool
 from lambdastack.worker.runtimes import PythonInterpreter
+from lambdastack.worker.shared_mounts import SharedMounts, SharedMountsUnavailable
 from lambdastack.worker.snapstart import SnapStart
-from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
+from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome, SharedFileSystem
 from lambdastack.worker.streaming import follow_stream
 from lambdastack.worker.tmp_disks import TmpDisks
 from lambdastack.worker.zygote_pool import Zygotes
@@ -119,6 +120,7 @@ class Worker:
         self.network = network if network is not None and config.isolation in ("namespaces", "userns") else None
         self.platform_variables = platform_variables
         self.tmp_disks = tmp_disks if config.isolation == "namespaces" else None
+        self._shared_mounts = SharedMounts(config.isolation)
         self.pools: dict[str, Pool] = {}
         self.zygotes = Zygotes(
             config.isolation, config.data_dir, config.runtimes, config.exec_python, config.exec_binds,
@@ -189,6 +191,7 @@ class Worker:
         if self._cpu_latency_task is not None:
             self._cpu_latency_task.cancel()
         self.cpu_latency.close()
+        self._shared_mounts.close()
         if self._reaper is not None:
             self._reaper.cancel()
         if self._freezer is not None:
@@ -530,6 +533,10 @@ class Worker:
         """A new environment built for `spec` (not a pre-built one)."""
         if spec.root is not None and self.config.isolation == "process":
             raise EnvironmentStartError("container images need namespaces: this server runs functions as processes")
+        if spec.file_systems and self.config.isolation != "namespaces":
+            raise EnvironmentStartError(
+                f"file systems need namespace isolation with root: this server runs with --isolation "
+                f"{self.config.isolation}")
         zygote = await self.zygotes.for_spec(spec)
         request: dict[str, Any] = {
             "tmp_mb": spec.ephemeral_mb,
@@ -538,7 +545,8 @@ class Worker:
             "root": str(spec.root) if spec.root else None,
         }
         env, channel = await self._start(zygote, spec.memory_mb, request)
-        await self._send_assignment(env, channel, self._assignment(env, spec, initialization_type), None)
+        await self._send_assignment(env, channel, self._assignment(env, spec, initialization_type), None,
+                                    spec.file_systems)
         return env
 
     # ------------------------------------------------------------------ pre-built environments
@@ -590,7 +598,7 @@ class Worker:
                 if env.cgroup is not None:
                     env.cgroup.set_memory(spec.memory_mb)
                 await self._send_assignment(env, channel, self._assignment(env, spec, initialization_type),
-                                            spec.code_dir)
+                                            spec.code_dir, spec.file_systems)
             except (OSError, EnvironmentStartError) as e:
                 log.info("a pre-built environment could not be taken into service: %s", e)
                 env.kill("assignment failed")
@@ -615,15 +623,24 @@ class Worker:
             self._spawn_task(self._refill(zygote))
 
     async def _send_assignment(
-        self, env: Environment, channel: socket.socket, assignment: dict[str, Any], code_dir: Path | None
+        self, env: Environment, channel: socket.socket, assignment: dict[str, Any], code_dir: Path | None,
+        file_systems: tuple[SharedFileSystem, ...] = (),
     ) -> None:
-        """Send an ASSIGN frame (with the code's read-only mount tree and a disk-backed /tmp, as
-        the frame's `mounts` say), then listen to the channel."""
+        """Send an ASSIGN frame (with the code's read-only mount tree, a disk-backed /tmp and the
+        shared file systems, as the frame's `mounts` say), then listen to the channel."""
         fds: list[int] = []
         mounts: list[str] = []
         if code_dir is not None:
             fds.append(jail.readonly_tree(str(code_dir)))
             mounts.append("/var/task")
+        try:
+            for shared in file_systems:
+                fds.append(self._shared_mounts.tree(shared))
+                mounts.append(shared.target)
+        except (OSError, SharedMountsUnavailable) as e:
+            for fd in fds:
+                os.close(fd)
+            raise EnvironmentStartError(f"could not mount the function's file system: {e}")
         if self.tmp_disks is not None:
             try:
                 fds.append(await self.tmp_disks.take(int(assignment["tmp_mb"])))
