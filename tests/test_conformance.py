@@ -53,7 +53,7 @@ def _fill(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, str) and value.startswith("{hex:"):
         return bytes.fromhex(value[5:-1])
     if isinstance(value, str):
-        return re.sub(r"\{(arn|fn|alias|layer_arn|layer|account|region|code_sha)\}", lambda m: names[m.group(1)], value)
+        return re.sub(r"\{([a-z_]+)\}", lambda m: names.get(m.group(1), m.group(0)), value)
     if isinstance(value, dict):
         return {k: _fill(v, names) for k, v in value.items()}
     if isinstance(value, list):
@@ -80,6 +80,8 @@ def test_answers_as_aws(case: dict[str, Any], setup: tuple[Any, dict[str, str]])
         response = getattr(lam, case["operation"])(**_fill(case["params"], names))
         got = {"status": response["ResponseMetadata"]["HTTPStatusCode"]}
         body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+        for name, path in case.get("save", {}).items():  # a value later cases name, e.g. {csc_arn}
+            names[name] = _at(body, path)[0]
         if "keys" in expect:  # the members present, all of them, at each path
             got["keys"] = {path: sorted(set().union(*(set(o) for o in _at(body, path)))) for path in expect["keys"]}
         if "values" in expect:  # stable values ("*": one per list item)
