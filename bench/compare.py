@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import compare_table
+from bench import compare_table, host_tuning
 from bench.common import RESULTS
 from bench.lambdastack_target import LambdaStack
 from bench.workload import WORKLOADS, Sizes, Skipped, Target
@@ -164,6 +164,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-peers", action="store_true", help="measure lambdastack alone")
     parser.add_argument("--peers", default=",".join(PEERS), help=f"peers to run, from {','.join(PEERS)}")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--cpu-latency-us", type=host_tuning.parse, default=None, metavar="US|off",
+                        help="hold a PM QoS request for the whole run, for every system (default: off, for none)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure every workload this many times, alternating systems; the table shows medians "
                              "and lambdastack's range")
@@ -189,12 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Sizes)})
     workloads = [w for w in WORKLOADS if w in args.only.split(",")]
     peers = [] if args.no_peers else [p for p in PEERS if p in args.peers.split(",")]
-    document = run(workloads, peers, sizes, max(1, args.rounds))
+    with host_tuning.cpu_latency_held(args.cpu_latency_us) as tuning:
+        document = run(workloads, peers, sizes, max(1, args.rounds))
+    document["host_tuning"] = tuning
     table = compare_table.rows(document["results"], document["order"])
     document["table"] = table
     path = write(document, args.results_dir)
     print(f"cpus: {document['machine']['cpus']}   python: {document['machine']['python']}   "
           f"ratio: lambdastack / peer")
+    print(f"host tuning: {tuning}")
     for name, version in document["systems"].items():
         print(f"  {name}: {version}")
     print()

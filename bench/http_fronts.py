@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import host_tuning
 from bench.common import BenchServer, Invoker, distribution_files, percentile, write_result, zip_of
 
 RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -228,9 +229,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="wrk duration")
     parser.add_argument("--no-peers", action="store_true", help="measure lambdastack alone")
     parser.add_argument("--apps", default=",".join(APPS), help="which apps: " + ", ".join(APPS))
+    parser.add_argument("--cpu-latency-us", type=host_tuning.parse, default=None, metavar="US|off",
+                        help="hold a PM QoS request for the whole run, for every system (default: off, for none)")
     args = parser.parse_args()
     apps = tuple(a for a in args.apps.split(",") if a)
-    result = run(args.requests, args.clients, args.seconds, peers=not args.no_peers, apps=apps)
+    with host_tuning.cpu_latency_held(args.cpu_latency_us) as tuning:
+        print(f"host tuning: {tuning}")
+        result = run(args.requests, args.clients, args.seconds, peers=not args.no_peers, apps=apps)
+    result["host_tuning"] = tuning
     path = write_result("http_fronts", result)
     direct = result.get("invoke_round_trip_ms")
     if direct is not None:

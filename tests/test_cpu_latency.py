@@ -62,8 +62,9 @@ def test_held_while_invocations_flow_and_released_after(private_server: Any) -> 
     assert holds_device(server.pid)
 
 
-def test_off_asks_nothing(private_server: Any) -> None:
-    server = private_server("--cpu-latency-us", "off")
+@pytest.mark.parametrize("args", [("--cpu-latency-us", "off"), ()], ids=["off", "by-default"])
+def test_off_asks_nothing(private_server: Any, args: tuple[str, ...]) -> None:
+    server = private_server(*args)
     lam = server.client()
     invoke_ok(lam, create_function(lam, NOOP))
     assert not holds_device(server.pid)

@@ -43,7 +43,7 @@ class Settings:
     aws_endpoint_url: str | None = None
     # The CPU wake-up latency (µs) asked of the kernel's PM QoS while invocations flow;
     # None: ask nothing (see worker/cpu_latency.py).
-    cpu_latency_us: int | None = 0
+    cpu_latency_us: int | None = None  # opt-in: a host-wide power setting is the operator's choice
     # Environments' network (see network/): public | private | none, the host ports they may
     # reach at host.lambdastack.internal, and whose resolvers answer their DNS.
     egress: str = "public"

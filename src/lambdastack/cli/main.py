@@ -150,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                        " of them, less if its reserved concurrency is lower)")
     serve.add_argument("--aws-endpoint-url", default=None,
                        help="AWS-compatible endpoint for SQS/SNS/EventBridge/S3 destinations and dead-letter queues")
-    serve.add_argument("--cpu-latency-us", type=_latency, default=0, metavar="US|off",
+    serve.add_argument("--cpu-latency-us", type=_latency, default=None, metavar="US|off",
                        help="while invocations flow (and 2 s after), ask the kernel (PM QoS, /dev/cpu_dma_latency) "
-                       "to keep CPUs in idle states that wake within this many microseconds; 0 (the default) keeps "
-                       "idle CPUs polling during traffic, off asks nothing")
+                       "to keep CPUs in idle states that wake within this many microseconds (0: idle CPUs poll during "
+                       "traffic); off (the default) asks nothing")
     serve.add_argument("--egress", choices=["public", "private", "none"], default="public",
                        help="where functions may connect: public addresses (Lambda's default), also private ranges, "
                        "or nowhere (loopback only); never the host or other environments")
