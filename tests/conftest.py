@@ -9,7 +9,7 @@ from typing import Any
 import image_builder as ib
 import pytest
 from helpers import Server
-from moto_helpers import aws, moto_url  # noqa: F401 - fixtures for every test module
+from moto_helpers import aws, moto_backed_server, moto_url  # noqa: F401 - fixtures for every test module
 
 
 @pytest.fixture(scope="session")

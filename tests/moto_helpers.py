@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from helpers import REGION, free_port, wait_for
+from helpers import REGION, Server, free_port, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +68,11 @@ class Aws:
 @pytest.fixture(scope="session")
 def aws(moto_url: str) -> Aws:
     return Aws(moto_url)
+
+
+@pytest.fixture(scope="module")
+def moto_backed_server(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[Server]:
+    """A server of the test module's own, its AWS-side endpoint (`--aws-endpoint-url`) the moto server."""
+    server = Server(tmp_path_factory.mktemp("moto-backed") / "data", "--aws-endpoint-url", moto_url).start()
+    yield server
+    server.stop()

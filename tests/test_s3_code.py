@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,8 @@ def sha(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("s3-code") / "data", "--aws-endpoint-url", moto_url).start()
-    yield server
-    server.stop()
+def srv(moto_backed_server: Server) -> Server:
+    return moto_backed_server
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,10 +36,8 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, moto_url: str) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("sqs-mappings") / "data", "--aws-endpoint-url", moto_url).start()
-    yield server
-    server.stop()
+def srv(moto_backed_server: Server) -> Server:
+    return moto_backed_server
 
 
 @pytest.fixture(scope="module")
