@@ -412,14 +412,14 @@ def test_mistakes_get_lambdas_errors(server: Server, tmp_path: Path) -> None:
         sha = s.ok("get-function-configuration", "--function-name", name)["CodeSha256"]
         return s.fails("InvalidParameterValueException", "PublishVersion",
                        f"CodeSHA256 (not-the-sha) is different from current CodeSHA256 in $LATEST ({sha}). "
-                       "Please try again with the current CodeSHA256.",
+                       "Please try again with the CodeSHA256 in $LATEST.",
                        "publish-version", "--function-name", name, "--code-sha-256", "not-the-sha")
 
     @s.step("publish-version with a stale revision id (PreconditionFailedException)")
     def _() -> Any:
         return s.fails("PreconditionFailedException", "PublishVersion",
                        "The Revision Id provided does not match the latest Revision Id. "
-                       "Call the GetFunction API to retrieve the latest Revision Id",
+                       "Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
                        "publish-version", "--function-name", name, "--revision-id", "not-the-revision")
 
     @s.step("delete-function of a version an alias uses (ResourceConflictException)")
