@@ -51,6 +51,41 @@ def compile_pattern(pattern: str | None) -> Matcher:
     return _terms_matcher(text)
 
 
+@dataclass(frozen=True)
+class Prefilter:
+    """Bytes that a stored line (LogStore's `{"timestamp":…,"message":"…"}`) must hold for its
+    message to match: every one of `every`, and one of `some` (when given). A cheap test on
+    raw lines, so that only candidates are parsed; it never refuses a line that would match."""
+
+    every: tuple[bytes, ...] = ()
+    some: tuple[bytes, ...] = ()
+
+    @property
+    def selective(self) -> bool:
+        return bool(self.every or self.some)
+
+
+# A JSON event's message starts with { or [ (after white space, which JSON escapes as \t, \n, \r).
+_JSON_STARTS = tuple(b'"message":"' + start for start in (b"{", b"[", b" ", b"\\"))
+
+
+def prefilter(pattern: str | None) -> Prefilter:
+    text = (pattern or "").strip()
+    if not text or (len(text) >= 2 and text.startswith("%") and text.endswith("%")):
+        return Prefilter()
+    if text.startswith("{"):
+        return Prefilter(some=_JSON_STARTS)
+    terms = parse_terms(text)
+    every = tuple(_escaped(t.text) for t in terms if t.kind == "all")
+    some = tuple(_escaped(t.text) for t in terms if t.kind == "any")
+    return Prefilter(every, () if every else some)
+
+
+def _escaped(text: str) -> bytes:
+    """How `text` appears inside a stored line: JSON escapes it character by character."""
+    return orjson.dumps(text)[1:-1]
+
+
 def _everything(message: str) -> bool:
     return True
 

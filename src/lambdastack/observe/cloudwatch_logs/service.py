@@ -25,7 +25,7 @@ import orjson
 
 from lambdastack import errors
 from lambdastack.observe.cloudwatch_logs import storage, tokens
-from lambdastack.observe.cloudwatch_logs.patterns import PatternError, compile_pattern
+from lambdastack.observe.cloudwatch_logs.patterns import PatternError, compile_pattern, prefilter
 from lambdastack.observe.logs import LogStore
 
 Params = dict[str, Any]
@@ -309,6 +309,7 @@ class LogsService:
             raise errors.InvalidParameter("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
         try:
             matches = compile_pattern(params.get("filterPattern"))
+            needles = prefilter(params.get("filterPattern"))
         except PatternError as e:
             raise errors.InvalidParameter(f"Invalid filter pattern: {e}") from None
         group = self._group(account, region, params)
@@ -325,7 +326,7 @@ class LogsService:
                     end is not None and found.first >= end) or (resume is not None and found.last < resume[0]):
                 return
             low = max(start or 0, resume[0] if resume is not None else 0)
-            for event in storage.events(stream.path, low, end):
+            for event in storage.scan(stream.path, low, end, needles.every, needles.some):
                 key = (event.timestamp, stream.name, event.rank)
                 if resume is not None and key <= resume:
                     continue
