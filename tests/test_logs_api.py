@@ -252,6 +252,10 @@ def test_a_custom_log_group_of_the_logging_config(logs: Any, plain_lam: Any) -> 
     assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]] == streams
     assert sorted(messages(logs.filter_log_events(logGroupName=group, filterPattern="plain")["events"])) == sorted(
         f"{name}-0 plain" for name in names)
+    # A group outlives its function, as on AWS: the deleted function's events stay in its group.
+    plain_lam.delete_function(FunctionName=names[0])
+    assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]] == streams
+    assert logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{names[0]}")["logGroups"] == []
 
 
 def test_create_and_delete_log_groups(logs: Any, plain_lam: Any, server: Server) -> None:

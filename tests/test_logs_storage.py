@@ -64,3 +64,18 @@ def test_lines_of_another_layout_are_read_one_by_one(tmp_path: Path) -> None:
     path = tmp_path / "stream.jsonl"
     path.write_text('{"message": "x ERROR", "timestamp": 5}\n{"message": "y", "timestamp": 6}\n')
     assert [e.message for e in storage.scan(path, 0, 10, (b"ERROR",))] == ["x ERROR", "y"]  # the matcher decides
+
+
+def test_the_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "bench.logs_filter", "--lines", "4000", "--streams", "4",
+                           "--repeat", "1", "--results-dir", str(tmp_path)], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| query | events | seconds | under 1 s |" in done.stdout
+    latest = json.loads((tmp_path / "logs_filter-latest.json").read_text())
+    assert latest["lines"] == 4000 and len(latest["queries"]) == 6
+    assert latest["queries"][0]["events"] == 4000  # no pattern: every line of the day

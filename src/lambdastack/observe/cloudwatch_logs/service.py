@@ -80,28 +80,39 @@ class LogsService:
         temporary.write_bytes(orjson.dumps(meta, option=orjson.OPT_SORT_KEYS))
         os.replace(temporary, path)
 
-    def group_of_function(self, account: str, region: str, function: str) -> str:
-        config = self.config_of(account, region, function) or {}
-        return str((config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{function}")
+    def group_of_function(self, account: str, region: str, function: str, known: dict[str, str] | None = None) -> str:
+        """The group a function logs to; once the function is deleted, the group it last logged to
+        (`known`: function -> group, as kept with the groups)."""
+        config = self.config_of(account, region, function)
+        if config is None and known and function in known:
+            return known[function]
+        return str(((config or {}).get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{function}")
 
     def groups(self, account: str, region: str) -> dict[str, Group]:
         """Every log group of the account in the region, by name."""
         with self._lock:
             meta = self._load_meta(account, region)
             found: dict[str, Group] = {name: Group(name, info) for name, info in meta.items()}
+            known = {function: name for name, info in meta.items() for function in info.get("functions", ())}
             changed = False
             for function in storage.function_folders(self.logs, account, region):
                 streams = storage.stream_files(self.logs, account, region, function)
                 if not streams:
                     continue
-                name = self.group_of_function(account, region, function)
+                name = self.group_of_function(account, region, function, known)
                 if name not in found:
                     firsts = [s.first for s in map(storage.summary, (f.path for f in streams)) if s is not None]
-                    info = {"creationTime": min(firsts) if firsts else self.now_ms()}
+                    info: dict[str, Any] = {"creationTime": min(firsts) if firsts else self.now_ms()}
                     meta[name] = info
                     found[name] = Group(name, info)
                     changed = True
                 found[name].functions.append(function)
+                if known.get(function) != name:
+                    if function in known and known[function] in meta:
+                        meta[known[function]]["functions"].remove(function)
+                    meta[name].setdefault("functions", []).append(function)
+                    known[function] = name
+                    changed = True
             if changed:
                 self._save_meta(account, region, meta)
             return found
