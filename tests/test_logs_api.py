@@ -82,6 +82,7 @@ def test_groups_and_streams_as_lambda_names_them(logs: Any, plain_lam: Any) -> N
     assert {k: found[k] for k in ("logGroupName", "arn", "logGroupArn", "metricFilterCount")} == {
         "logGroupName": group, "arn": arn + ":*", "logGroupArn": arn, "metricFilterCount": 0}
     assert found["storedBytes"] > 0 and found["creationTime"] > 0 and "retentionInDays" not in found
+    assert found["logGroupClass"] == "STANDARD" and found["deletionProtectionEnabled"] is False
 
     streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert sorted([stream, versioned]) == [s["logStreamName"] for s in streams]
@@ -110,8 +111,12 @@ def test_log_groups_page_by_name(logs: Any, plain_lam: Any) -> None:
     seen += [g["logGroupName"] for g in page["logGroups"]]
     assert "nextToken" not in page
     assert seen == [f"/aws/lambda/{name}" for name in names]
-    assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePattern=prefix.upper() + "-1")[
-        "logGroups"]] == [f"/aws/lambda/{names[1]}"]
+    [by_pattern] = logs.describe_log_groups(logGroupNamePattern=prefix.upper() + "-1")["logGroups"]
+    assert by_pattern["logGroupName"] == f"/aws/lambda/{names[1]}"
+    assert "storedBytes" not in by_pattern and "deletionProtectionEnabled" not in by_pattern  # as AWS answers
+    assert error_of(logs.describe_log_groups, logGroupNamePrefix="/aws", logGroupNamePattern="x") == (
+        "InvalidParameterException",
+        "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
     paginated = [g["logGroupName"] for p in logs.get_paginator("describe_log_groups").paginate(
         logGroupNamePrefix=f"/aws/lambda/{prefix}", PaginationConfig={"PageSize": 1}) for g in p["logGroups"]]
     assert paginated == seen
@@ -160,8 +165,13 @@ def test_get_log_events_pages_forward_and_backward(logs: Any, plain_lam: Any) ->
         "ResourceNotFoundException", "The specified log stream does not exist.")
     assert error_of(logs.get_log_events, logGroupName="/aws/lambda/no-such-function", logStreamName=stream) == (
         "ResourceNotFoundException", "The specified log group does not exist.")
-    assert error_of(logs.get_log_events, logGroupName=group, logStreamName=stream, nextToken="nonsense")[0] == (
-        "InvalidParameterException")
+    assert error_of(logs.get_log_events, logGroupName=group, logStreamName=stream, nextToken="nonsense") == (
+        "InvalidParameterException", "The specified nextToken is invalid.")
+    assert error_of(logs.get_log_events, logGroupName=group, logStreamName=stream, limit=10001) == (
+        "InvalidParameterException", "1 validation error detected: Value '10001' at 'limit' failed to satisfy "
+        "constraint: Member must have value less than or equal to 10000")
+    assert error_of(logs.get_log_events, logGroupName=group, logGroupIdentifier=group, logStreamName=stream) == (
+        "ValidationException", "LogGroup name and LogGroup ARN are mutually exclusive parameters.")
 
 
 def two_environments(lam: Any, name: str) -> list[str]:

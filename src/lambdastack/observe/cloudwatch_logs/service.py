@@ -121,7 +121,7 @@ class LogsService:
         name = params.get("logGroupName")
         identifier = params.get("logGroupIdentifier")
         if name and identifier:
-            raise errors.InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+            raise errors.Validation("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
         name = name or _name_of(identifier)
         if not name:
             raise errors.InvalidParameter("Should provide either name or ARN of the log group.")
@@ -156,12 +156,14 @@ class LogsService:
             and (after is None or name > after)
         )
         page = names[:limit]
-        out: Params = {"logGroups": [self._describe_group(account, region, groups[name]) for name in page]}
+        # AWS's answer to a search by pattern leaves out the stored bytes and the deletion protection.
+        out: Params = {"logGroups": [self._describe_group(account, region, groups[name], brief=bool(pattern))
+                                     for name in page]}
         if len(names) > limit:
             out["nextToken"] = tokens.opaque_token(page[-1])
         return out
 
-    def _describe_group(self, account: str, region: str, group: Group) -> Params:
+    def _describe_group(self, account: str, region: str, group: Group, brief: bool = False) -> Params:
         stored = 0
         for stream in self._streams(account, region, group).values():
             try:
@@ -173,7 +175,9 @@ class LogsService:
         if group.meta.get("retentionInDays"):
             out["retentionInDays"] = group.meta["retentionInDays"]
         out.update({"metricFilterCount": 0, "arn": arn + ":*", "storedBytes": stored, "logGroupClass": "STANDARD",
-                    "logGroupArn": arn})
+                    "logGroupArn": arn, "deletionProtectionEnabled": False})
+        if brief:
+            del out["storedBytes"], out["deletionProtectionEnabled"]
         return out
 
     def create_log_group(self, account: str, region: str, params: Params) -> None:
