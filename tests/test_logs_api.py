@@ -244,8 +244,8 @@ def test_filter_log_events_interleaves_streams_and_filters(logs: Any, plain_lam:
     assert logs.filter_log_events(logGroupName=group, endTime=cut)["events"] == [
         e for e in every if e["timestamp"] < cut]
 
-    assert error_of(logs.filter_log_events, logGroupName=group, filterPattern="{ $.a = ")[0] == (
-        "InvalidParameterException")
+    assert error_of(logs.filter_log_events, logGroupName=group, filterPattern="{ $.a = ") == (
+        "InvalidParameterException", "Invalid filter pattern")
     assert error_of(logs.filter_log_events, logGroupName=group, logStreamNames=[streams[0]],
                     logStreamNamePrefix="2")[0] == "InvalidParameterException"
     assert error_of(logs.filter_log_events, logGroupName="/aws/lambda/none-" + uuid.uuid4().hex) == (

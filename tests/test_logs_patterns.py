@@ -28,11 +28,12 @@ def test_empty_pattern_matches_everything() -> None:
     assert compile_pattern(None)("anything")
 
 
-def test_terms_all_must_appear_case_sensitive_whole_words() -> None:
-    assert matching("ERROR", LINES) == ["[ERROR] boom in MainThread", "ERROR: Exiting now"]
+def test_terms_all_must_appear_case_sensitive() -> None:
+    assert matching("ERROR", LINES) == ["[ERROR] boom in MainThread", "ERRORS are plural", "ERROR: Exiting now"]
     assert matching("ERROR MainThread", LINES) == ["[ERROR] boom in MainThread"]
+    assert matching("MainThread ERROR", LINES) == ["[ERROR] boom in MainThread"]  # in any order
     assert matching("error", LINES) == []
-    assert matching("ERR", LINES) == []
+    assert matching("ERR", LINES) == matching("ERROR", LINES)  # anywhere, as AWS matches `error` in `errors`
 
 
 def test_quoted_phrases_match_exact_text() -> None:
@@ -44,9 +45,9 @@ def test_quoted_phrases_match_exact_text() -> None:
 
 def test_alternatives_and_exclusions() -> None:
     assert matching("?ERROR ?WARN", LINES) == ["[ERROR] boom in MainThread", "[WARN] Deadlock found",
-                                               "ERROR: Exiting now"]
-    assert matching("ERROR -Exiting", LINES) == ["[ERROR] boom in MainThread"]
-    assert matching("-ERROR", LINES) == ["[WARN] Deadlock found", "INFO all good", "ERRORS are plural",
+                                               "ERRORS are plural", "ERROR: Exiting now"]
+    assert matching("ERROR -Exiting", LINES) == ["[ERROR] boom in MainThread", "ERRORS are plural"]
+    assert matching("-ERROR", LINES) == ["[WARN] Deadlock found", "INFO all good",
                                          "Task timed out after 3.00 seconds"]
     assert matching('?"timed out" ?Deadlock', LINES) == ["[WARN] Deadlock found", "Task timed out after 3.00 seconds"]
 

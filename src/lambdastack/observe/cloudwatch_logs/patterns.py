@@ -3,8 +3,9 @@
 Supported, as CloudWatch Logs reads them:
 
 - an empty pattern matches every event;
-- terms (`ERROR Exception`): every term must appear; matching is case sensitive, and a bare
-  term matches whole words only (`ERROR` matches `[ERROR] boom`, not `ERRORS`);
+- terms (`ERROR Exception`): every term must appear, case sensitive, anywhere in the message
+  (`error` matches `0 invoke errors`, as on AWS); a term with other characters than letters
+  and digits is best quoted;
 - quoted phrases (`"Task timed out"`): the exact text, anywhere in the message;
 - `?term` alternatives (`?ERROR ?WARN`): at least one of them must appear;
 - `-term` exclusions (`ERROR -Exiting`): none of them may appear;
@@ -100,11 +101,8 @@ class Term:
     kind: str  # "all" (must appear), "any" (?term), "none" (-term)
 
     def finder(self) -> Callable[[str], bool]:
-        if self.quoted:
-            text = self.text
-            return lambda message: text in message
-        word = re.compile(r"(?<![A-Za-z0-9])" + re.escape(self.text) + r"(?![A-Za-z0-9])")
-        return lambda message: word.search(message) is not None
+        text = self.text
+        return lambda message: text in message
 
 
 def parse_terms(text: str) -> list[Term]:

@@ -325,8 +325,8 @@ class LogsService:
         try:
             matches = compile_pattern(params.get("filterPattern"))
             needles = prefilter(params.get("filterPattern"))
-        except PatternError as e:
-            raise errors.InvalidParameter(f"Invalid filter pattern: {e}") from None
+        except PatternError:
+            raise errors.InvalidParameter("Invalid filter pattern") from None
         group = self._group(account, region, params)
         start, end = params.get("startTime"), params.get("endTime")
         limit = params.get("limit") or EVENTS_LIMIT
