@@ -222,6 +222,8 @@ def test_filter_log_events_interleaves_streams_and_filters(logs: Any, plain_lam:
     assert len(matched("{ $.latency > 100 }")) == 2
     assert [json.loads(m)["tag"] for m in matched('{ ($.level = "INFO") && ($.tag = "green") }')] == ["green"]
     assert matched("{ $.latency > 1000 }") == []
+    assert sorted(matched("[tag, word = plain]")) == sorted(matched("plain"))
+    assert sorted(matched("[tag = blue-*, word]")) == [f"blue-{i} plain" for i in range(6)]
     assert len(matched("plain", logStreamNames=[streams[0]])) == 6
     assert len(matched("plain", logStreamNamePrefix=streams[1][:-5])) == 6
 

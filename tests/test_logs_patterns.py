@@ -97,9 +97,33 @@ def test_json_patterns_never_match_other_text() -> None:
 
 
 @pytest.mark.parametrize("pattern", [
-    '"not closed', "{ $.a = 1", "{ $.a > abc }", "{ a = 1 }", "{ ($.a = 1 }", "{ $.a IS MAYBE }", "[ip, user]",
-    "%[%",
+    '"not closed', "{ $.a = 1", "{ $.a > abc }", "{ a = 1 }", "{ ($.a = 1 }", "{ $.a IS MAYBE }", "%[%",
+    "[ip, user", "[ip, , user]", "[ip, code > abc]", "[ip, code ~ 4]", '[ip, "open]',
 ])
 def test_invalid_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(PatternError):
         compile_pattern(pattern)
+
+
+ACCESS = [
+    '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326',
+    '10.0.0.2 - ann [10/Oct/2000:13:56:01 -0700] "POST /orders HTTP/1.1" 404 120',
+    '10.0.0.3 - bob [10/Oct/2000:13:57:12 -0700] "GET /orders HTTP/1.1" 503 5000',
+    "a line with other fields",
+]
+
+
+def test_space_delimited_fields() -> None:
+    pattern = "[ip, identity, user, timestamp, request, status, bytes]"
+    assert matching(pattern, ACCESS) == ACCESS[:3]  # quotes and brackets make one field each
+    assert matching("[ip, identity, user, timestamp, request, status = 404, bytes]", ACCESS) == [ACCESS[1]]
+    assert matching("[ip, identity, user, timestamp, request, status = 5*, bytes > 1000]", ACCESS) == [ACCESS[2]]
+    assert matching("[ip, identity, user, timestamp, request, status != 200, bytes]", ACCESS) == ACCESS[1:3]
+    assert matching('[ip, identity, user, timestamp, request = "GET *", status, bytes]', ACCESS) == [
+        ACCESS[0], ACCESS[2]]
+    assert matching("[ip, identity, user = ann || user = bob, ...]", ACCESS) == ACCESS[1:3]
+    assert matching("[..., status = 4* || status = 5*, bytes]", ACCESS) == ACCESS[1:3]
+    assert matching("[ip = 10.*, ..., bytes >= 120 && bytes < 5000]", ACCESS) == [ACCESS[1]]
+    assert matching("[ip, identity, user]", ACCESS) == []  # without `...`, as many fields as the pattern
+    assert matching("[first = a, second = line, ...]", ACCESS) == [ACCESS[3]]  # names, then values
+    assert matching("[...]", ACCESS) == ACCESS

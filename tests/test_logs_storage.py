@@ -20,7 +20,8 @@ MESSAGES = [
     "  " + json.dumps({"latency": 500}), json.dumps(["a", 1]), "", "REPORT RequestId: 1\tDuration: 1 ms",
 ]
 PATTERNS = ["", "ERROR", '"ERROR:"', "?ERROR ?INFO", "ERROR -boom", '"with \\"quotes\\""', "café",
-            "{ $.latency > 100 }", '{ $.level = "ERROR" }', "{ $[0] = a }", "%ERR[A-Z]+%", "-ERROR", "\\"]
+            "{ $.latency > 100 }", '{ $.level = "ERROR" }', "{ $[0] = a }", "%ERR[A-Z]+%", "-ERROR", "\\",
+            "[level, ...]", "[w1 = INFO, w2]"]
 
 
 def write(path: Path, seed: int, steps_back: bool = False) -> list[int]:

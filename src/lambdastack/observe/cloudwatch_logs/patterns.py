@@ -15,8 +15,11 @@ Supported, as CloudWatch Logs reads them:
   wildcard in a string), `{ $.ok IS TRUE }`, `{ $.error IS NULL }`, `{ $.trace NOT EXISTS }`,
   combined with `&&`, `||` and parentheses.
 
-Space-delimited patterns (`[ip, user, ...]`) are not supported yet: such a pattern is refused
-with InvalidParameterException rather than matched wrongly.
+- space-delimited patterns on events whose fields are separated by spaces (a field in double
+  quotes or square brackets is one field, without them): `[ip, user, ..., status = 4*, bytes > 1000]`,
+  each field a name with optional conditions on it (`=`, `!=`, `<`, `<=`, `>`, `>=`; `*` a
+  wildcard in strings; several joined by `&&` or `||`), `...` standing for any number of fields;
+  without `...` the event has exactly as many fields as the pattern.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def compile_pattern(pattern: str | None) -> Matcher:
     if text.startswith("{"):
         return _json_matcher(text)
     if text.startswith("["):
-        raise PatternError("space-delimited filter patterns ([...]) are not supported by lambdastack yet")
+        return _delimited_matcher(text)
     if len(text) >= 2 and text.startswith("%") and text.endswith("%"):
         try:
             search = re.compile(text[1:-1]).search
@@ -72,7 +75,7 @@ _JSON_STARTS = tuple(b'"message":"' + start for start in (b"{", b"[", b" ", b"\\
 
 def prefilter(pattern: str | None) -> Prefilter:
     text = (pattern or "").strip()
-    if not text or (len(text) >= 2 and text.startswith("%") and text.endswith("%")):
+    if not text or text.startswith("[") or (len(text) >= 2 and text.startswith("%") and text.endswith("%")):
         return Prefilter()
     if text.startswith("{"):
         return Prefilter(some=_JSON_STARTS)
@@ -331,3 +334,94 @@ def _json_matcher(text: str) -> Matcher:
         return bool(node(doc))
 
     return matches
+
+
+# ------------------------------------------------------------------ space-delimited patterns
+
+_FIELD_CONDITION = re.compile(r"""\s*(?P<name>[A-Za-z0-9_$.\-]+)\s*(?P<op>!=|>=|<=|=|>|<)\s*
+    (?:"(?P<string>(?:[^"\\]|\\.)*)"|(?P<word>[^\s&|]+))\s*""", re.VERBOSE)
+_FIELD_NAME = re.compile(r"\s*[A-Za-z0-9_$.\-]+\s*")
+_MESSAGE_FIELD = re.compile(r'"([^"]*)"|\[([^\]]*)\]|(\S+)')
+
+FieldTest = Callable[[str], bool]
+
+
+def _delimited_matcher(text: str) -> Matcher:
+    if not text.endswith("]"):
+        raise PatternError("a space-delimited filter pattern must end with ]")
+    tests: list[FieldTest | None] = []  # None: `...`
+    for item in _split_items(text[1:-1]):
+        tests.append(None if item.strip() == "..." else _field_test(item))
+    if not tests:
+        raise PatternError("a space-delimited filter pattern needs at least one field")
+
+    def matches(message: str) -> bool:
+        fields = [m.group(1) if m.group(1) is not None else m.group(2) if m.group(2) is not None else m.group(3)
+                  for m in _MESSAGE_FIELD.finditer(message)]
+        return _fields_match(tests, 0, fields, 0)
+
+    return matches
+
+
+def _split_items(body: str) -> list[str]:
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in body:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if quoted:
+        raise PatternError("a quoted value is not closed")
+    items.append("".join(current))
+    if any(not item.strip() for item in items):
+        raise PatternError("an empty field in a space-delimited filter pattern")
+    return items
+
+
+def _field_test(item: str) -> FieldTest:
+    if _FIELD_NAME.fullmatch(item):
+        return lambda field: True
+    alternatives: list[list[FieldTest]] = []
+    for alternative in re.split(r"\|\|", item):
+        conjunction: list[FieldTest] = []
+        for part in re.split(r"&&", alternative):
+            m = _FIELD_CONDITION.fullmatch(part)
+            if m is None:
+                raise PatternError(f"invalid field condition {part.strip()!r}")
+            conjunction.append(_condition(m.group("op"), m.group("string"), m.group("word")))
+        alternatives.append(conjunction)
+    return lambda field: any(all(test(field) for test in conjunction) for conjunction in alternatives)
+
+
+def _condition(op: str, string: str | None, word: str | None) -> FieldTest:
+    value = string if string is not None else word or ""
+    number = _number(value) if string is None else None
+    if op in (">", "<", ">=", "<="):
+        if number is None:
+            raise PatternError(f"{op} compares numbers, {value!r} is not one")
+        compare = _NUMERIC[op]
+        return lambda field: (found := _number(field)) is not None and compare(found, number)
+    if "*" in value:
+        star = re.compile(".*".join(re.escape(part) for part in value.split("*")), re.DOTALL)
+        equal: FieldTest = lambda field: star.fullmatch(field) is not None  # noqa: E731
+    elif number is not None:
+        equal = lambda field: field == value or _number(field) == number  # noqa: E731
+    else:
+        equal = lambda field: field == value  # noqa: E731
+    return equal if op == "=" else (lambda field: not equal(field))
+
+
+def _fields_match(tests: list[FieldTest | None], t: int, fields: list[str], f: int) -> bool:
+    while t < len(tests):
+        test = tests[t]
+        if test is None:  # `...`: any number of fields, the rest of the pattern after them
+            return any(_fields_match(tests, t + 1, fields, skip) for skip in range(f, len(fields) + 1))
+        if f >= len(fields) or not test(fields[f]):
+            return False
+        t, f = t + 1, f + 1
+    return f == len(fields)
