@@ -206,21 +206,36 @@ def _rank(data: bytes, line_start: int, prefix: bytes) -> int:
 
 
 def expire(logs: LogStore, account: str, region: str, stream: StreamFile, cutoff: int) -> int:
-    """Delete the stream's events older than `cutoff` (ms) from disk; how many were deleted."""
+    """Delete the stream's events older than `cutoff` (ms) from disk; how many were deleted.
+
+    The file is read and its new version written aside first; only the swap (with whatever
+    was appended meanwhile) holds LogStore's lock, which appends wait for.
+    """
     found = summary(stream.path)
     if found is None or found.first >= cutoff:
         return 0
+    try:
+        data = stream.path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    lines = data.splitlines()
+    kept = [line for line in lines if line and orjson.loads(line)["timestamp"] >= cutoff]
+    temporary = stream.path.with_name(stream.path.name + ".expiring")
+    temporary.write_bytes(b"".join(line + b"\n" for line in kept))
     with logs.lock:
         logs.forget(account, region, stream.function, stream.name)
         try:
-            lines = stream.path.read_bytes().splitlines()
+            with open(stream.path, "rb") as f:
+                f.seek(len(data))
+                appended = f.read()  # lines written since it was read: recent, kept
         except FileNotFoundError:
+            temporary.unlink(missing_ok=True)
             return 0
-        kept = [line for line in lines if line and orjson.loads(line)["timestamp"] >= cutoff]
-        if not kept:
-            stream.path.unlink(missing_ok=True)
+        if not kept and not appended:
+            stream.path.unlink()
+            temporary.unlink()
         else:
-            temporary = stream.path.with_name(stream.path.name + ".expiring")
-            temporary.write_bytes(b"\n".join(kept) + b"\n")
+            with open(temporary, "ab") as f:
+                f.write(appended)
             os.replace(temporary, stream.path)
     return len(lines) - len(kept)
