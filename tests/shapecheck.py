@@ -82,7 +82,11 @@ def check_response(model: OperationModel, status: int, body: bytes, error_code: 
     if status >= 300:
         shape = model.service_model.shape_for_error_code(error_code) if error_code else None
         if shape is not None:
-            check_value(shape, json.loads(body) if body else {}, f"{where}!{error_code}", problems)
+            document = json.loads(body) if body else {}
+            if model.metadata.get("protocol") == "json":
+                # The json protocol names the error and its message outside the error's shape.
+                document = {k: v for k, v in document.items() if k not in ("__type", "message", "Message")}
+            check_value(shape, document, f"{where}!{error_code}", problems)
         return problems
     output = model.output_shape
     if output is None:
@@ -116,7 +120,7 @@ def attach(client: Any) -> ShapeChecker:
     checker = getattr(client, _TAG, None)
     if checker is None:
         checker = ShapeChecker()
-        client.meta.events.register("after-call.lambda", checker)
+        client.meta.events.register(f"after-call.{client.meta.service_model.service_id.hyphenize()}", checker)
         setattr(client, _TAG, checker)
     return checker
 

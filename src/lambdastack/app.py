@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,7 @@ from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
 from lambdastack.api.operations import ControlRunner, build_operations
+from lambdastack.api.operations import cloud_watch_logs as logs_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import event_source_mappings as mapping_operations
 from lambdastack.api.operations import function_urls as function_url_operations
@@ -57,7 +59,8 @@ from lambdastack.images import credentials
 from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
-from lambdastack.service_models import apigatewayv2_model, events_model, scheduler_model
+from lambdastack.observe.cloudwatch_logs.service import LogsService
+from lambdastack.service_models import apigatewayv2_model, events_model, logs_model, scheduler_model
 from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
@@ -67,6 +70,11 @@ from lambdastack.store.rules import SqliteRuleStore
 from lambdastack.store.schedules import SqliteScheduleStore
 from lambdastack.store.sqlite import SqliteStore
 from lambdastack.store.stream_checkpoints import SqliteCheckpointStore
+
+# How often events older than their log group's retention are deleted (reads delete them too).
+RETENTION_SWEEP_SECONDS = 600.0
+
+log = logging.getLogger(__name__)
 
 IMAGES_NEED_NAMESPACES = (
     "Container images need namespace isolation; this server runs functions as plain processes (--isolation process)."
@@ -115,6 +123,7 @@ def build_app(settings: Settings) -> FrontDoor:
         return {"status": "ok", "version": __version__, **engine.describe()}
 
     endpoints: list[FunctionEndpoint] = []
+    sweeps: list[asyncio.Task[None]] = []
 
     async def on_startup() -> None:
         await asyncio.get_running_loop().run_in_executor(control_thread, control.start)
@@ -127,8 +136,19 @@ def build_app(settings: Settings) -> FrontDoor:
         await mapping_runner.start()
         scheduler.start()
         schedule_runner.start()
+        sweeps.append(asyncio.create_task(sweep_retention()))
+
+    async def sweep_retention() -> None:
+        while True:
+            try:
+                await logs_runner(logs.sweep)
+            except Exception:
+                log.exception("the retention sweep of the logs failed")
+            await asyncio.sleep(RETENTION_SWEEP_SECONDS)
 
     async def on_shutdown() -> None:
+        for task in sweeps:
+            task.cancel()
         await schedule_runner.stop()
         await scheduler.stop()
         await mapping_runner.stop()
@@ -144,6 +164,7 @@ def build_app(settings: Settings) -> FrontDoor:
         await asyncio.get_running_loop().run_in_executor(control_thread, mappings.mappings.close)
         await asyncio.get_running_loop().run_in_executor(control_thread, rules.store.close)
         control_thread.shutdown(wait=True)
+        logs_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
     operations.update(invoke_operations.handlers(engine.service))
@@ -203,5 +224,19 @@ def build_app(settings: Settings) -> FrontDoor:
         operations=schedule_operations.handlers(schedules, ControlRunner(control_thread)),
         internal={}, account=settings.account_id, default_region=settings.region, model=scheduler_model(),
     )
-    return FrontDoor(api, apigateway_api, fronts, by_target={b"AWSEvents.": events_api},
+    # CloudWatch Logs reads and rewrites log files: threads of its own, not the control thread's.
+    logs_thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="logs")
+    logs_runner = ControlRunner(logs_thread)
+
+    def latest_config(account: str, region: str, name: str) -> dict[str, Any] | None:
+        record = deps.store.get_version(account, region, name, "$LATEST")
+        return record.config if record is not None else None
+
+    logs = LogsService(engine.logs, latest_config)
+    logs_api = LambdaApi(
+        operations=logs_operations.handlers(logs, logs_runner),
+        internal={}, account=settings.account_id, default_region=settings.region, model=logs_model(),
+        validation_error=errors.InvalidParameter,
+    )
+    return FrontDoor(api, apigateway_api, fronts, by_target={b"AWSEvents.": events_api, b"Logs_20140328.": logs_api},
                      by_path={"/schedules": scheduler_api, "/schedule-groups": scheduler_api})

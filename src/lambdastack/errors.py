@@ -71,3 +71,8 @@ Conflict = _error("ConflictException", 409)
 RuleNotFound = _error("ResourceNotFoundException", 400)
 InvalidEventPattern = _error("InvalidEventPatternException", 400)
 EventsLimitExceeded = _error("LimitExceededException", 400)
+
+# CloudWatch Logs' errors (the json protocol: every error is a 400).
+LogsResourceNotFound = _error("ResourceNotFoundException", 400)
+ResourceAlreadyExists = _error("ResourceAlreadyExistsException", 400)
+InvalidParameter = _error("InvalidParameterException", 400)

@@ -2,7 +2,8 @@
 
 By Host: a Function URL (`<url-id>.lambda-url.<region>.…`) or an HTTP API
 (`<api-id>.execute-api.…`). By the `X-Amz-Target` header of the json protocol: EventBridge
-(`AWSEvents.…`, the `events` client). Otherwise by path: EventBridge Scheduler (`/schedules…`,
+(`AWSEvents.…`, the `events` client) and CloudWatch Logs (`Logs_20140328.…`, the `logs`
+client). Otherwise by path: EventBridge Scheduler (`/schedules…`,
 `/schedule-groups…`, the `scheduler` client), API Gateway's management API (`/v2/…`, the
 `apigatewayv2` client), and everything else is Lambda's API. Requests signed for API
 Gateway's REST API (`apigateway` client, no `/v2/`) get a clear refusal: lambdastack serves

@@ -1,4 +1,4 @@
-"""botocore's own service models (Lambda, API Gateway v2, EventBridge, Scheduler): the single
+"""botocore's own service models (Lambda, API Gateway v2, EventBridge, Scheduler, CloudWatch Logs): the single
 source of truth for routes and shapes.
 
 The model is read straight from botocore's data directory (without importing botocore's
@@ -92,3 +92,8 @@ def events_model() -> ServiceModel:
 @functools.cache
 def scheduler_model() -> ServiceModel:
     return ServiceModel(load_json("scheduler", "service-2"))
+
+
+@functools.cache
+def logs_model() -> ServiceModel:
+    return ServiceModel(load_json("logs", "service-2"))

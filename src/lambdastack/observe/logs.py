@@ -7,6 +7,7 @@ text}`), under `<data_dir>/logs/<account>/<region>/<function>/<stream>.jsonl`.
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,10 @@ class LogStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: collections.OrderedDict[tuple[str, str, str, str], IO[bytes]] = collections.OrderedDict()
+        # Held while a line is appended, and by whoever rewrites or removes a stream's file
+        # (retention, DeleteLogGroup: observe/cloudwatch_logs), so that no line goes to a file
+        # that is being replaced.
+        self.lock = threading.Lock()
 
     def path(self, account: str, region: str, function: str, stream: str) -> Path:
         safe_stream = stream.replace("..", "__")
@@ -36,7 +41,14 @@ class LogStore:
         if lines and lines[-1] == "":
             lines.pop()
         out = b"".join(orjson.dumps({"timestamp": now, "message": line}) + b"\n" for line in lines)
-        self._file((account, region, function, stream)).write(out)
+        with self.lock:
+            self._file((account, region, function, stream)).write(out)
+
+    def forget(self, account: str, region: str, function: str, stream: str | None = None) -> None:
+        """Close the open files of a function's streams (or of one stream); hold `lock` around this
+        and the change to the files, the next append opens the file again."""
+        for key in [k for k in self._files if k[:3] == (account, region, function) and stream in (None, k[3])]:
+            self._files.pop(key).close()
 
     def _file(self, key: tuple[str, str, str, str]) -> IO[bytes]:
         f = self._files.get(key)
@@ -66,6 +78,10 @@ class LogStore:
         return events
 
     def close(self) -> None:
+        with self.lock:
+            self._close_all()
+
+    def _close_all(self) -> None:
         for f in self._files.values():
             f.close()
         self._files.clear()
