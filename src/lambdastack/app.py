@@ -11,6 +11,8 @@ from lambdastack import __version__, errors, file_systems
 from lambdastack.api.asgi import LambdaApi
 from lambdastack.api.async_status import ROUTE as ASYNC_ROUTE
 from lambdastack.api.async_status import async_status_route
+from lambdastack.api.cost import ROUTE as COST_ROUTE
+from lambdastack.api.cost import cost_route
 from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
@@ -60,6 +62,7 @@ from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.observe.cloudwatch_logs.service import LogsService
+from lambdastack.observe.usage.ledger import UsageRow
 from lambdastack.service_models import apigatewayv2_model, events_model, logs_model, scheduler_model
 from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.event_source_mappings import SqliteMappingStore
@@ -121,6 +124,10 @@ def build_app(settings: Settings) -> FrontDoor:
 
     def describe() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, **engine.describe()}
+
+    async def usage_rows(since: float, function: str | None) -> list[UsageRow]:
+        await engine.usage_keeper.flush()  # what is still in memory counts too
+        return await asyncio.to_thread(engine.usage.rows, since, function)
 
     endpoints: list[FunctionEndpoint] = []
     sweeps: list[asyncio.Task[None]] = []
@@ -189,6 +196,7 @@ def build_app(settings: Settings) -> FrontDoor:
             DEPLOYMENTS_ROUTE + "/": deployments_route(deployments, settings.account_id, settings.region),
             ASYNC_ROUTE: async_status_route(engine.async_invoker.describe),
             ASYNC_ROUTE + "/": async_status_route(engine.async_invoker.describe),
+            COST_ROUTE: cost_route(usage_rows),
             CODE_ROUTE: code_download_route(control.deps.signer, control.deps.code.zip_path),
             S3_WEBHOOK_ROUTE: s3_webhook_route(settings.s3_webhook_token, engine.async_invoker.enqueue,
                                                settings.account_id, settings.region),

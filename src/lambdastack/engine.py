@@ -30,6 +30,7 @@ from lambdastack.invoke.resolver import Resolver
 from lambdastack.invoke.service import InvokeService
 from lambdastack.invoke.snapstart_activation import SnapStartActivation
 from lambdastack.invoke.specs import parse_spec_key
+from lambdastack.invoke.usage import usage_key
 from lambdastack.network.environment_network import EnvironmentNetwork
 from lambdastack.network.host import (
     HOST_PLACEHOLDER,
@@ -40,6 +41,8 @@ from lambdastack.network.host import (
 )
 from lambdastack.network.user_mode import UserModeNetwork
 from lambdastack.observe.logs import LogStore
+from lambdastack.observe.usage.keeper import UsageKeeper
+from lambdastack.observe.usage.ledger import UsageLedger
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.sandbox import cgroups, detect, seccomp
 from lambdastack.store.base import Store
@@ -127,6 +130,10 @@ class Engine:
         self.service.on_enqueued = self.async_invoker.notify
         self.store = store
         self.provisioner = Provisioner(store, self.service, self.worker)
+        self.usage = UsageLedger(settings.data_dir / "usage.db")
+        self.service.usage = self.usage
+        self.usage_keeper = UsageKeeper(
+            self.usage, lambda: [(usage_key(spec), ready) for spec, ready in self.provisioner.ready()])
         self.snapstart = SnapStartActivation(store, States(store, events), self.service, self.worker)
         self._loop: asyncio.AbstractEventLoop | None = None
         events.on_function_changed(self._changed)
@@ -221,8 +228,10 @@ class Engine:
         await self.async_invoker.start()
         self.provisioner.reconcile_all()
         self.snapstart.resume()
+        await self.usage_keeper.start()
 
     async def stop(self) -> None:
+        self.usage_keeper.sample()  # provisioned environments up to now, before the worker stops them
         await self.snapstart.stop()
         await self.async_invoker.stop()
         await self.worker.stop()
@@ -230,6 +239,7 @@ class Engine:
             self.tmp_disks.close()
         await self.network.close()
         await self.queue.close()
+        await self.usage_keeper.stop()  # after the last invocation has ended
         self.event_invoke_configs.close()
         self.logs.close()
         if self.cgroups is not None:

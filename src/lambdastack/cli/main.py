@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lambdastack import __version__
+from lambdastack.cli import cost as cost_command
 from lambdastack.cli import deploy as deploy_command
 from lambdastack.config import Settings, default_data_dir
 from lambdastack.file_systems import FileSystemMapping, parse_mapping
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_status)
 
     deploy_command.add_parser(commands)
+    cost_command.add_parser(commands)
     return parser
 
 

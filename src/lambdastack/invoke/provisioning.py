@@ -71,3 +71,8 @@ class Provisioner:
             return 0, None
         _, ready, error = self.worker.provisioned_counts(spec_key(record))
         return ready, error
+
+    def ready(self) -> list[tuple[EnvironmentSpec, int]]:
+        """Each provisioned version's spec and how many of its environments are initialized now."""
+        return [(spec, self.worker.provisioned_counts(key)[1])
+                for specs in self._provisioned.values() for key, spec in specs.items()]

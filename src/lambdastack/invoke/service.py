@@ -22,7 +22,9 @@ from lambdastack.invoke.admission import Admission
 from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec, spec_key
 from lambdastack.invoke.stream_relay import StreamRelay
+from lambdastack.invoke.usage import usage_key
 from lambdastack.observe.metrics import Metrics
+from lambdastack.observe.usage.ledger import UsageLedger
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.store.event_queue import EventQueue, QueuedEvent
 from lambdastack.store.records import VersionRecord
@@ -84,6 +86,7 @@ class InvokeService:
         self.admission = admission or Admission(1000, lambda *_: None, lambda *_: 0)
         self._specs: dict[str, EnvironmentSpec] = {}
         self.metrics = Metrics()  # per version, for safe deployments
+        self.usage: UsageLedger | None = None  # what each version used, for the cost report
 
     def forget(self, account: str, region: str, name: str) -> None:
         """The function changed: drop what was cached about it."""
@@ -186,6 +189,8 @@ class InvokeService:
             outcome.duration_ms,
             outcome.function_error is not None,
         )
+        if self.usage is not None:
+            self.usage.record(usage_key(spec), outcome.billed_ms, outcome.init_duration_ms, outcome.provisioned)
         return outcome
 
     @staticmethod

@@ -103,3 +103,4 @@ class InvokeOutcome:
     log: bytes  # START ... REPORT of this invocation
     environment_id: str
     content_type: str = "application/json"
+    provisioned: bool = False  # it ran on a provisioned environment (billed at the provisioned rate)

@@ -978,7 +978,7 @@ class Worker:
         return InvokeOutcome(
             payload=payload, function_error=function_error, error_type=error_type, duration_ms=duration_ms,
             billed_ms=billed, memory_mb=spec.memory_mb, max_memory_used_mb=max_used, init_duration_ms=init_ms,
-            log=text, environment_id=env.id, content_type=content_type,
+            log=text, environment_id=env.id, content_type=content_type, provisioned=env.provisioned,
         )
 
 

@@ -1,0 +1,1 @@
+"""What functions would cost on AWS Lambda: published prices and the report built from usage."""

@@ -1,0 +1,1 @@
+"""The usage ledger: what each function version used, per hour, kept on disk."""
