@@ -71,11 +71,16 @@ class _Line:
 
 
 def _round(value: float) -> float:
-    return round(value, 6)
+    return round(value, 9)
+
+
+def _money(value: float) -> float:
+    """Ten significant digits: a fraction of a cent keeps its precision."""
+    return float(f"{value:.10g}")
 
 
 def _costs_json(costs: dict[str, float]) -> dict[str, float]:
-    return {**{k: round(v, 10) for k, v in costs.items()}, "total": round(sum(costs.values()), 10)}
+    return {**{k: _money(v) for k, v in costs.items()}, "total": _money(sum(costs.values()))}
 
 
 def _month(hour: int) -> str:
@@ -149,6 +154,7 @@ def build_report(
         "until": _iso(until),
         "currency": prices.currency,
         "prices": {"date": prices.date, "source": prices.source},
+        "pricedAs": {"region": price_region, "architecture": architecture},
         "functions": [line.to_json() for line in ordered],
         "total": {
             "requests": sum(x.requests + x.provisioned_requests for x in ordered),
@@ -161,9 +167,9 @@ def build_report(
         },
         "freeTier": free,
         "bill": {
-            "beforeFreeTier": round(before_free, 10),
+            "beforeFreeTier": _money(before_free),
             "freeTierCredit": free["credit"],
-            "total": round(max(0.0, before_free - free["credit"]), 10),
+            "total": _money(max(0.0, before_free - free["credit"])),
         },
         "notes": [f"no prices for {r} in the price file: priced as {DEFAULT_PRICE_REGION}" for r in sorted(unpriced)],
     }
@@ -194,7 +200,7 @@ def _free_tier(
         "gbSecondsPerMonth": prices.free_gb_seconds,
         "requestsCovered": covered_requests,
         "gbSecondsCovered": _round(covered_gb_s),
-        "credit": round(credit, 10),
+        "credit": _money(credit),
     }
 
 

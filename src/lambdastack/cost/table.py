@@ -32,7 +32,11 @@ def render(report: dict[str, Any]) -> str:
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in cells).rstrip()
 
     out = [f"Usage from {report['since']} to {report['until']}, priced at AWS Lambda's published prices "
-           f"of {report['prices']['date']} ({report['prices']['source']})", ""]
+           f"of {report['prices']['date']} ({report['prices']['source']})"]
+    priced_as = [v for v in (report["pricedAs"]["architecture"], report["pricedAs"]["region"]) if v]
+    if priced_as:
+        out.append(f"Priced as if every function ran as {' in '.join(priced_as)}")
+    out.append("")
     if not report["functions"]:
         out.append("No invocations in this period.")
     out += [fmt(_HEADERS), *(fmt(r) for r in rows[:-1]), fmt(tuple("-" * w for w in widths)), fmt(rows[-1])]
