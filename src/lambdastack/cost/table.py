@@ -38,7 +38,7 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"Priced as if every function ran as {' in '.join(priced_as)}")
     out.append("")
     if not report["functions"]:
-        out.append("No invocations in this period.")
+        return "\n".join([*out, "No invocations in this period."]) + "\n"
     out += [fmt(_HEADERS), *(fmt(r) for r in rows[:-1]), fmt(tuple("-" * w for w in widths)), fmt(rows[-1])]
     free, bill = report["freeTier"], report["bill"]
     out += [
