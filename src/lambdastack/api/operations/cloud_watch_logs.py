@@ -27,5 +27,6 @@ def handlers(logs: LogsService, run: ControlRunner) -> dict[str, Handler]:
         "DeleteLogGroup": on(logs.delete_log_group), "PutRetentionPolicy": on(logs.put_retention_policy),
         "DeleteRetentionPolicy": on(logs.delete_retention_policy),
         "DescribeLogStreams": on(logs.describe_log_streams), "GetLogEvents": on(logs.get_log_events),
-        "FilterLogEvents": on(logs.filter_log_events),
+        "FilterLogEvents": on(logs.filter_log_events), "CreateLogStream": on(logs.create_log_stream),
+        "PutLogEvents": on(logs.put_log_events),
     }

@@ -20,11 +20,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
 from lambdastack import errors
-from lambdastack.observe.cloudwatch_logs import storage, tokens
+from lambdastack.observe.cloudwatch_logs import storage, tokens, writes
 from lambdastack.observe.cloudwatch_logs.patterns import PatternError, compile_pattern, prefilter
 from lambdastack.observe.logs import LogStore
 
@@ -43,6 +44,7 @@ EVENTS_LIMIT = 10_000
 GROUP_NOT_FOUND = "The specified log group does not exist."
 STREAM_NOT_FOUND = "The specified log stream does not exist."
 GROUP_EXISTS = "The specified log group already exists"
+STREAM_EXISTS = "The specified log stream already exists"
 BAD_TOKEN = "The specified nextToken is invalid."
 
 
@@ -133,7 +135,7 @@ class LogsService:
 
     def _streams(self, account: str, region: str, group: Group) -> dict[str, storage.StreamFile]:
         out: dict[str, storage.StreamFile] = {}
-        for function in group.functions:
+        for function in [*group.functions, _own_folder(group.name)]:
             for stream in storage.stream_files(self.logs, account, region, function):
                 out.setdefault(stream.name, stream)
         return out
@@ -195,7 +197,7 @@ class LogsService:
             group = self.groups(account, region).get(name)
             if group is None:
                 raise errors.LogsResourceNotFound(GROUP_NOT_FOUND)
-            for function in group.functions:
+            for function in [*group.functions, _own_folder(group.name)]:
                 with self.logs.lock:
                     self.logs.forget(account, region, function)
                     shutil.rmtree(self.logs.root / account / region / function, ignore_errors=True)
@@ -264,8 +266,11 @@ class LogsService:
             if prefix and not name.startswith(prefix):
                 continue
             found = storage.summary(stream.path)
-            if found is None:
-                continue
+            if found is None:  # created by CreateLogStream, no events yet
+                created = (group.meta.get("streams") or {}).get(name)
+                if created is None:
+                    continue
+                found = storage.Summary(created, 0, 0)
             key = [found.last, name] if order == "LastEventTime" else [name]
             rows.append((key, stream, found))
         rows.sort(key=lambda row: row[0], reverse=descending)
@@ -273,11 +278,7 @@ class LogsService:
             rows = [row for row in rows if (row[0] < after if descending else row[0] > after)]
         page = rows[:limit]
         arn = f"arn:aws:logs:{region}:{account}:log-group:{group.name}:log-stream:"
-        out: Params = {"logStreams": [{
-            "logStreamName": stream.name, "creationTime": found.first, "firstEventTimestamp": found.first,
-            "lastEventTimestamp": found.last, "lastIngestionTime": found.last, "arn": arn + stream.name,
-            "storedBytes": 0,
-        } for _, stream, found in page]}
+        out: Params = {"logStreams": [_describe_stream(arn, stream, found) for _, stream, found in page]}
         if len(rows) > limit:
             out["nextToken"] = tokens.opaque_token(page[-1][0])
         return out
@@ -366,6 +367,34 @@ class LogsService:
                 [last["timestamp"], last["logStreamName"], int(last["eventId"][-26:])])
         return result
 
+    def create_log_stream(self, account: str, region: str, params: Params) -> None:
+        name = params["logStreamName"]
+        writes.check_stream_name(name)
+        with self._lock:
+            group = self._group(account, region, params)
+            if name in self._streams(account, region, group):
+                raise errors.ResourceAlreadyExists(STREAM_EXISTS)
+            path = self.logs.path(account, region, _own_folder(group.name), name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            meta = self._load_meta(account, region)
+            meta[group.name].setdefault("streams", {})[name] = self.now_ms()
+            self._save_meta(account, region, meta)
+
+    def put_log_events(self, account: str, region: str, params: Params) -> Params:
+        events = params["logEvents"]
+        writes.check_batch(events)
+        group = self._group(account, region, params)
+        stream = self._streams(account, region, group).get(params["logStreamName"])
+        if stream is None:
+            raise errors.LogsResourceNotFound(STREAM_NOT_FOUND)
+        kept, rejected = writes.triage(events, self.now_ms(), group.meta.get("retentionInDays"))
+        writes.add(self.logs, account, region, stream, kept)
+        out: Params = {"nextSequenceToken": f"{self.now_ms():056d}"}
+        if rejected:
+            out["rejectedLogEventsInfo"] = rejected
+        return out
+
     def _token(self, params: Params) -> Any:
         token = params.get("nextToken")
         if not token:
@@ -374,6 +403,20 @@ class LogsService:
             return tokens.parse_opaque_token(token)
         except tokens.TokenError:
             raise errors.InvalidParameter(BAD_TOKEN) from None
+
+
+def _own_folder(group: str) -> str:
+    """Where the streams made by CreateLogStream in a group live (apart from functions' folders)."""
+    return ".groups/" + quote(group, safe="")
+
+
+def _describe_stream(arn: str, stream: storage.StreamFile, found: storage.Summary) -> Params:
+    out: Params = {"logStreamName": stream.name, "creationTime": found.first}
+    if found.size:
+        out.update({"firstEventTimestamp": found.first, "lastEventTimestamp": found.last,
+                    "lastIngestionTime": found.last})
+    out.update({"arn": arn + stream.name, "storedBytes": 0})
+    return out
 
 
 def _name_of(identifier: str | None) -> str | None:
