@@ -47,8 +47,14 @@ class UsageKeeper:
         self._ready = {key: ready for key, ready in self.provisioned() if ready > 0}
 
     async def flush(self) -> None:
+        """Take the pending buckets here, on the event loop that records, and write them from a thread."""
         self.sample()
-        await asyncio.to_thread(self.ledger.flush)
+        pending = self.ledger.take()
+        try:
+            await asyncio.to_thread(self.ledger.write, pending)
+        except Exception:  # not a cancellation: the thread goes on and writes them
+            self.ledger.give_back(pending)  # written next time (a full disk, a locked file)
+            raise
 
     async def start(self) -> None:
         self._last_sample = time.monotonic()

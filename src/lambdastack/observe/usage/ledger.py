@@ -117,28 +117,40 @@ class UsageLedger:
         """Provisioned environments kept ready: `environment_ms` = environments x milliseconds."""
         self._bucket(key, now)[5] += environment_ms
 
-    def flush(self) -> int:
-        """Add the pending buckets to the file; returns how many buckets were written.
+    def take(self) -> dict[tuple[int, UsageKey], list[int]]:
+        """The pending buckets, handed over for `write` (on the thread that records, so no count
+        lands in a bucket already taken)."""
+        pending, self._pending = self._pending, {}
+        return pending
 
-        Safe from any thread: the swap of the pending buckets is a single assignment.
-        """
-        with self._write_lock:
-            pending, self._pending = self._pending, {}
-            if not pending:
-                return 0
-            rows = [(hour, *key, *counters) for (hour, key), counters in pending.items()]
-            oldest = int(self.clock()) - self.retention_days * 86400
-            with self._connect() as db:
-                db.execute("BEGIN IMMEDIATE")
-                db.executemany(
-                    f"INSERT INTO usage (hour, account, region, function_name, version, architecture, memory_mb, "
-                    f"ephemeral_mb, {', '.join(_COUNTERS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    f"ON CONFLICT DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in _COUNTERS)}",
-                    rows,
-                )
-                db.execute("DELETE FROM usage WHERE hour < ?", (oldest // HOUR * HOUR,))
-                db.execute("COMMIT")
-            return len(rows)
+    def give_back(self, pending: dict[tuple[int, UsageKey], list[int]]) -> None:
+        """Buckets a failed write could not store go back to pending (on the recording thread)."""
+        for bucket, counters in pending.items():
+            mine = self._pending.setdefault(bucket, [0] * len(counters))
+            for i, value in enumerate(counters):
+                mine[i] += value
+
+    def write(self, pending: dict[tuple[int, UsageKey], list[int]]) -> int:
+        """Add taken buckets to the file (from any thread); returns how many were written."""
+        if not pending:
+            return 0
+        rows = [(hour, *key, *counters) for (hour, key), counters in pending.items()]
+        oldest = int(self.clock()) - self.retention_days * 86400
+        with self._write_lock, self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                f"INSERT INTO usage (hour, account, region, function_name, version, architecture, memory_mb, "
+                f"ephemeral_mb, {', '.join(_COUNTERS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in _COUNTERS)}",
+                rows,
+            )
+            db.execute("DELETE FROM usage WHERE hour < ?", (oldest // HOUR * HOUR,))
+            db.execute("COMMIT")
+        return len(rows)
+
+    def flush(self) -> int:
+        """take() and write() at once, for a caller on the recording thread."""
+        return self.write(self.take())
 
     def rows(self, since: float = 0.0, function_name: str | None = None) -> list[UsageRow]:
         """Buckets of hours that end after `since` (the hour holding `since` counts whole)."""
