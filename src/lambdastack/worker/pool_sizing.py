@@ -8,6 +8,10 @@ burst of N the next burst of N finds N environments built. The target never exce
 `CEILING`, nor what the memory budget could still host (each environment taken becomes a
 function of at least `MIN_FUNCTION_MB`); once the bursts are older than `MEMORY_S`, the
 environments beyond the floor are shut down.
+
+Building an environment takes CPU and the kernel's mount locks from the cold starts and
+invocations beside it, so a pool that still holds environments refills only once cold starts
+have paused for `QUIET_S`; an empty pool refills at once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ BURST_S = 10.0
 MEMORY_S = 300.0
 CEILING = 64
 MIN_FUNCTION_MB = 128
+QUIET_S = 0.05
 
 
 class PoolSizer:
@@ -47,6 +52,12 @@ class PoolSizer:
         while len(self._demand) > 4 * self.ceiling * max(1.0, self.memory_s / self.burst_s):
             self._demand.popleft()  # bounded even under a storm of cold starts
         self._forget()
+
+    def wait_before_build(self, ready: int) -> float:
+        """Seconds a refill should wait before building the next environment, with `ready` built."""
+        if ready == 0 or not self._demand:
+            return 0.0
+        return max(0.0, self._demand[-1] + QUIET_S - self._clock())
 
     def peak(self) -> int:
         """The most cold starts within `burst_s` seconds, over the last `memory_s` seconds."""

@@ -581,6 +581,10 @@ class Worker:
         try:
             while not self._stopping and zygote.alive and len(self._prebuilt.get(name, ())) < self._prebuilt_target(
                     name):
+                wait = self.prebuilt_sizes[name].wait_before_build(len(self._prebuilt.get(name, ())))
+                if wait > 0:  # cold starts are under way: build once they pause (see pool_sizing.py)
+                    await asyncio.sleep(wait)
+                    continue
                 await self._build_blank(zygote)
         finally:
             self._refilling.discard(name)
