@@ -393,7 +393,8 @@ class Worker:
             opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in (cgroup.procs_files() if cgroup else ())]
             fds += opened
         else:
-            request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [])
+            request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [],
+                           cgroup_dir=cgroup.clone_into() if cgroup else None)
         ids = self._ids()
         if ids:
             request["ids"] = ids
