@@ -250,6 +250,7 @@ class Engine:
             "isolation": self.isolation_label,
             "runtimes": [*self.pythons, *self.nodes, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
+            "prebuilt": self.worker.prebuilt_status(),
             "cpu_latency": self.worker.cpu_latency.status(),
             "network": self._network_status(),
             "tmp": "disk" if self.tmp_disks is not None else "tmpfs",

@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle environment is reaped")
     serve.add_argument("--prebuilt", type=int, default=2,
-                       help="environments built ahead of demand per runtime in use (0: build on demand)")
+                       help="environments built ahead of demand per runtime in use, at least; the pool grows "
+                            "after bursts of cold starts (0: build on demand)")
     serve.add_argument("--scaling-rate", type=int, default=1000,
                        help="new environments a function may add per 10 seconds (Lambda's scaling rate)")
     serve.add_argument("--memory-budget", type=int, default=None,

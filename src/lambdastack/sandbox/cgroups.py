@@ -60,6 +60,10 @@ class EnvCgroup:
         """cgroup.procs files a process writes "0" into to join this cgroup."""
         raise NotImplementedError
 
+    def clone_into(self) -> str | None:
+        """The directory a child can be cloned into (cgroup v2's CLONE_INTO_CGROUP), if any."""
+        return None
+
     def freeze(self) -> None:
         raise NotImplementedError
 
@@ -285,6 +289,9 @@ class V2Cgroup(EnvCgroup):
 
     def procs_files(self) -> list[str]:
         return [str(self.path / "cgroup.procs")]
+
+    def clone_into(self) -> str | None:
+        return str(self.path)
 
     def freeze(self) -> None:
         _write(self.path / "cgroup.freeze", "1")

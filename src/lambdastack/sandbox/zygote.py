@@ -30,7 +30,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 from lambdastack.runtime import extensions, init, init_rehearsal, protocol
-from lambdastack.sandbox import jail, libc, seccomp
+from lambdastack.sandbox import clone_into, jail, libc, seccomp
 from lambdastack.sandbox import snapshot as copies
 
 RUNTIME_API_PORT = 9001
@@ -152,7 +152,12 @@ class Zygote:
         namespaced = self.mode != "process"
         if namespaced:
             libc.unshare(libc.CLONE_NEWPID)  # our next child is PID 1 of a new namespace
-        pid = os.fork()
+        # Born in its cgroup where the host allows (cgroup v2), else moved into it (jail.join_cgroups).
+        pid = clone_into.fork_into(spec["cgroup_dir"]) if spec.get("cgroup_dir") else None
+        if pid == 0:
+            spec["cgroup_procs"] = ()
+        elif pid is None:
+            pid = os.fork()
         if pid == 0:
             channel_fd, log_fd = fds[:2]
             third = fds[2] if len(fds) > 2 else -1

@@ -38,6 +38,7 @@ from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.layers import layer_paths_without_mounts
 from lambdastack.worker.loader import python_argv
 from lambdastack.worker.pool import Pool
+from lambdastack.worker.pool_sizing import PrebuiltSizes
 from lambdastack.worker.runtimes import PythonInterpreter
 from lambdastack.worker.shared_mounts import SharedMounts, SharedMountsUnavailable
 from lambdastack.worker.snapstart import SnapStart
@@ -134,6 +135,7 @@ class Worker:
         # Environments built ahead of demand, per zygote, each with its channel not yet attached.
         self._prebuilt: dict[str, list[tuple[Environment, socket.socket]]] = {}
         self._refilling: set[str] = set()
+        self.prebuilt_sizes = PrebuiltSizes(config.prebuilt)  # how many, from the recent cold-start rate
         # Pre-built environments taken into service whose replacement waits until they have
         # answered their first invocation (or failed): building one beside a cold start would
         # take CPU and the kernel's mount locks from it.
@@ -236,6 +238,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            self._trim_prebuilt()
             for key, pool in list(self.pools.items()):
                 for env in pool.reap(now - self.config.idle_timeout):
                     self._spawn_task(self.shut_down(env, "spindown"))
@@ -390,7 +393,8 @@ class Worker:
             opened = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in (cgroup.procs_files() if cgroup else ())]
             fds += opened
         else:
-            request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [])
+            request = dict(request, cgroup_procs=cgroup.procs_files() if cgroup else [],
+                           cgroup_dir=cgroup.clone_into() if cgroup else None)
         ids = self._ids()
         if ids:
             request["ids"] = ids
@@ -576,7 +580,12 @@ class Worker:
             return
         self._refilling.add(name)
         try:
-            while not self._stopping and zygote.alive and len(self._prebuilt.get(name, ())) < self.config.prebuilt:
+            while not self._stopping and zygote.alive and len(self._prebuilt.get(name, ())) < self._prebuilt_target(
+                    name):
+                wait = self.prebuilt_sizes[name].wait_before_build(len(self._prebuilt.get(name, ())))
+                if wait > 0:  # cold starts are under way: build once they pause (see pool_sizing.py)
+                    await asyncio.sleep(wait)
+                    continue
                 await self._build_blank(zygote)
         finally:
             self._refilling.discard(name)
@@ -586,6 +595,7 @@ class Worker:
     ) -> Environment | None:
         ready = self._prebuilt.get(name) or []
         zygote = self.zygotes.get(name)
+        self.prebuilt_sizes[name].record(served=any(env.death is None for env, _ in ready))
         while ready:
             env, channel = ready.pop()
             if env.death is not None:
@@ -607,6 +617,22 @@ class Worker:
             return env
         self._spawn_refill(zygote)
         return None
+
+    def _prebuilt_target(self, name: str) -> int:
+        return self.prebuilt_sizes[name].target(self.memory.budget_mb - self.memory.committed_mb)
+
+    def _trim_prebuilt(self) -> None:
+        """Shut down pre-built environments beyond their pool's target (the oldest first)."""
+        for name, ready in self._prebuilt.items():
+            for env, channel in ready[:max(0, len(ready) - self._prebuilt_target(name))]:
+                ready.remove((env, channel))
+                env.kill("spindown")
+                channel.close()
+
+    def prebuilt_status(self) -> dict[str, Any]:
+        """Per zygote: environments built ahead, the pool's target, and cold starts served from it."""
+        return self.prebuilt_sizes.status({name: len(ready) for name, ready in self._prebuilt.items()},
+                                          self.memory.budget_mb - self.memory.committed_mb)
 
     def refill_later(self, env: Environment, refill: Callable[[], None]) -> None:
         """Call `refill` (to replace `env`, taken from environments made ahead of demand) once
