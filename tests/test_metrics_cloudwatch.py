@@ -20,7 +20,7 @@ import shapecheck
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
-from helpers import Server, client_for, create_function, invoke, unique
+from helpers import Server, client_for, create_function, invoke, unique, wait_for
 
 AWS = Path(sys.executable).with_name("aws")
 REPORT_DURATION = re.compile(r"REPORT RequestId: \S+\s+Duration: ([0-9.]+) ms")
@@ -185,6 +185,22 @@ def test_get_metric_data_pages_by_max_datapoints(cloudwatch: Any, plain_lam: Any
     assert pages[0]["MetricDataResults"][0]["StatusCode"] == "PartialData"
 
 
+def test_async_events_received_aged_and_dropped(cloudwatch: Any, plain_lam: Any) -> None:
+    name = create_function(plain_lam, FAILING, name=unique("cwasync"))
+    plain_lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    for event in ({}, {}, {"fail": True}):
+        answer = plain_lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
+        assert answer["StatusCode"] == 202
+    fn = {"FunctionName": name}
+    # The failed event is not retried and has no destination: dropped, once all three ran.
+    assert wait_for(lambda: total(cloudwatch, "AsyncEventsDropped", fn) == 1, timeout=30)
+    assert wait_for(lambda: total(cloudwatch, "Invocations", fn) == 3, timeout=30)
+    assert total(cloudwatch, "AsyncEventsReceived", fn) == 3
+    assert total(cloudwatch, "Errors", fn) == 1
+    assert total(cloudwatch, "AsyncEventAge", fn, "SampleCount") == 3
+    assert 0 <= total(cloudwatch, "AsyncEventAge", fn, "Maximum") < 30_000
+
+
 def error_of(call: Any, **params: Any) -> tuple[str, int]:
     with pytest.raises(ClientError) as caught:
         call(**params)
@@ -289,3 +305,27 @@ def test_metrics_survive_a_restart_and_a_crash(private_server: Any, tmp_path: Pa
     server.kill()
     server = private_server(data_dir=data_dir)
     assert total(server.client("cloudwatch"), "Invocations", fn) == 5
+
+
+def test_iterator_age_of_a_kinesis_mapping(moto_backed_server: Server, moto_url: str) -> None:
+    import boto3
+    kinesis = boto3.client("kinesis", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                           aws_secret_access_key="x")
+    stream_name = unique("cwstream")
+    kinesis.create_stream(StreamName=stream_name, ShardCount=1)
+    arn = kinesis.describe_stream(StreamName=stream_name)["StreamDescription"]["StreamARN"]
+    for n in range(3):
+        kinesis.put_record(StreamName=stream_name, PartitionKey="k", Data=f"r{n}".encode())
+    lam = moto_backed_server.client()
+    cloudwatch = moto_backed_server.client("cloudwatch")
+    name = create_function(lam, FAILING, name=unique("cwiter"))
+    put_at = time.time()
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON",
+                                    BatchSize=10)
+    fn = {"FunctionName": name}
+    assert wait_for(lambda: total(cloudwatch, "Invocations", fn) >= 1, timeout=60)
+    # One age per batch (recorded as the batch is invoked, the count once it has run).
+    assert wait_for(lambda: total(cloudwatch, "IteratorAge", fn, "SampleCount") == total(
+        cloudwatch, "Invocations", fn), timeout=30)
+    # The age of the batch's last record when it was invoked: at least 0, at most the time since it was put.
+    assert 0 <= total(cloudwatch, "IteratorAge", fn, "Maximum") <= (time.time() - put_at + 1) * 1000
