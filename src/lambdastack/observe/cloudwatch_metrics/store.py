@@ -81,6 +81,14 @@ def _dimension_sets(function: str, resource: str | None, version: str | None) ->
     return sets
 
 
+def _series_keys(source: tuple[Any, ...], name: str) -> list[SeriesKey]:
+    if source[0] == "custom":
+        _, account, region, namespace, dimensions = source
+        return [(account, region, namespace, name, dimensions)]
+    _, account, region, function, resource, version = source
+    return [(account, region, LAMBDA, name, dims) for dims in _dimension_sets(function, resource, version)]
+
+
 @dataclass
 class Series:
     id: int
@@ -128,49 +136,62 @@ class MetricStore:
     # ------------------------------------------------------------------ writing
 
     def flush(self) -> None:
-        """Drain the recorder's facts into the points on disk."""
+        """Drain the recorder's facts into the points on disk.
+
+        Facts are first summed per source and second (one function invoked as one resource
+        and version), then each sum is added to every series it belongs to: the work per
+        fact stays a few dictionary updates however many dimension sets it is published in.
+        """
         with self._lock:
             pending = self.recorder.pending
-            batch: dict[tuple[SeriesKey, str], list[tuple[float, float]]] = {}
+            sums: dict[tuple[Any, str, str, int], Aggregate] = {}
             while True:
                 try:
                     fact = pending.popleft()
                 except IndexError:
                     break
-                for key, unit, at, value in self._expand(fact):
-                    batch.setdefault((key, unit), []).append((at, value))
-            if batch:
+                for source, name, unit, at, value in self._values(fact):
+                    key = (source, name, unit, int(at))
+                    found = sums.get(key)
+                    if found is None:
+                        found = sums[key] = Aggregate()
+                    found.add(value)
+            if sums:
+                batch: dict[tuple[SeriesKey, str], list[tuple[int, Aggregate]]] = {}
+                for (source, name, unit, second), agg in sums.items():
+                    for series_key in _series_keys(source, name):
+                        batch.setdefault((series_key, unit), []).append((second, agg))
                 self._write(batch)
             now = time.time()
             if now - self._pruned_at >= PRUNE_EVERY_S:
                 self._prune(now)
                 self._pruned_at = now
 
-    def _expand(self, fact: tuple[Any, ...]) -> Iterable[tuple[SeriesKey, str, float, float]]:
+    def _values(self, fact: tuple[Any, ...]) -> Iterable[tuple[Any, str, str, float, float]]:
+        """(source, metric, unit, time, value) of a fact; the source decides the series (see `_series_keys`)."""
         kind, at, account, region = fact[0], fact[1], fact[2], fact[3]
         if kind == facts.CUSTOM:
             namespace, name, dimensions, values, unit = fact[4:]
+            source: tuple[Any, ...] = ("custom", account, region, namespace, dimensions)
             for value in values:
-                yield (account, region, namespace, name, dimensions), unit, at, float(value)
+                yield source, name, unit, at, float(value)
             return
         function, resource = fact[4], fact[5]
         if kind == facts.INVOCATION:
             version, duration_ms, failed, concurrency, cold = fact[6:]
             self._count(account, region, function, version, duration_ms, failed, cold)
-            for dims in _dimension_sets(function, resource, version):
-                yield (account, region, LAMBDA, "Invocations", dims), "Count", at, 1.0
-                yield (account, region, LAMBDA, "Errors", dims), "Count", at, 1.0 if failed else 0.0
-                yield (account, region, LAMBDA, "Duration", dims), "Milliseconds", at, duration_ms
-                yield (account, region, LAMBDA, "ConcurrentExecutions", dims), "Count", at, float(concurrency)
+            source = ("lambda", account, region, function, resource, version)
+            yield source, "Invocations", "Count", at, 1.0
+            yield source, "Errors", "Count", at, 1.0 if failed else 0.0
+            yield source, "Duration", "Milliseconds", at, duration_ms
+            yield source, "ConcurrentExecutions", "Count", at, float(concurrency)
         elif kind == facts.THROTTLE:
             version = fact[6]
             self.totals.setdefault((account, region, function, version), VersionTotals()).throttles += 1
-            for dims in _dimension_sets(function, resource, version):
-                yield (account, region, LAMBDA, "Throttles", dims), "Count", at, 1.0
+            yield ("lambda", account, region, function, resource, version), "Throttles", "Count", at, 1.0
         else:
             name = _EVENT_METRICS[kind]
-            for dims in _dimension_sets(function, resource, None):
-                yield (account, region, LAMBDA, name, dims), UNITS[name], at, float(fact[6])
+            yield ("lambda", account, region, function, resource, None), name, UNITS[name], at, float(fact[6])
 
     def _count(self, account: str, region: str, function: str, version: str, duration_ms: float,
                failed: bool, cold: bool) -> None:
@@ -187,20 +208,20 @@ class MetricStore:
                 totals.buckets[i] += 1
                 break
 
-    def _write(self, batch: dict[tuple[SeriesKey, str], list[tuple[float, float]]]) -> None:
-        cut = time.time() - SECOND_RETENTION_S
+    def _write(self, batch: dict[tuple[SeriesKey, str], list[tuple[int, Aggregate]]]) -> None:
+        cut = int(time.time()) - SECOND_RETENTION_S
         db = self._db
         db.execute("BEGIN")
         try:
-            for (key, unit), values in batch.items():
-                series = self._series_for(key, unit, max(at for at, _ in values))
+            for (key, unit), sums in batch.items():
+                series = self._series_for(key, unit, float(max(second for second, _ in sums)))
                 if series is None:
                     continue
                 points: dict[tuple[int, int], Aggregate] = {}
-                for at, value in values:
-                    if at >= cut:
-                        points.setdefault((1, int(at)), Aggregate()).add(value)
-                    points.setdefault((60, int(at) // 60 * 60), Aggregate()).add(value)
+                for second, agg in sums:
+                    if second >= cut:
+                        points.setdefault((1, second), Aggregate()).merge(agg)
+                    points.setdefault((60, second // 60 * 60), Aggregate()).merge(agg)
                 for (resolution, moment), agg in points.items():
                     row = db.execute("SELECT count, total, minimum, maximum, histogram FROM points "
                                      "WHERE series = ? AND resolution = ? AND at = ?",
