@@ -83,8 +83,9 @@ def check_response(model: OperationModel, status: int, body: bytes, error_code: 
         shape = model.service_model.shape_for_error_code(error_code) if error_code else None
         if shape is not None:
             document = json.loads(body) if body else {}
-            if model.metadata.get("protocol") == "json":
-                # The json protocol names the error and its message outside the error's shape.
+            if model.metadata.get("protocol") == "json" or "json" in model.metadata.get("protocols", ()):
+                # The json protocol (CloudWatch's model lists it beside smithy-rpc-v2-cbor) names the error and
+                # its message outside the error's shape.
                 document = {k: v for k, v in document.items() if k not in ("__type", "message", "Message")}
             check_value(shape, document, f"{where}!{error_code}", problems)
         return problems

@@ -17,7 +17,11 @@ from lambdastack.api.deployments import ROUTE as DEPLOYMENTS_ROUTE
 from lambdastack.api.deployments import deployments_route
 from lambdastack.api.function_endpoint import FunctionEndpoint
 from lambdastack.api.internal import code_download_route, health_route
+from lambdastack.api.metrics_route import PUBLIC_ROUTE as PUBLIC_METRICS_ROUTE
+from lambdastack.api.metrics_route import ROUTE as METRICS_ROUTE
+from lambdastack.api.metrics_route import metrics_route
 from lambdastack.api.operations import ControlRunner, build_operations
+from lambdastack.api.operations import cloud_watch as cloudwatch_operations
 from lambdastack.api.operations import cloud_watch_logs as logs_operations
 from lambdastack.api.operations import event_invoke_config as event_invoke_config_operations
 from lambdastack.api.operations import event_source_mappings as mapping_operations
@@ -62,8 +66,14 @@ from lambdastack.images.registry import RegistryClient
 from lambdastack.images.store import ImageStore, images_folder
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT
 from lambdastack.observe.cloudwatch_logs.service import LogsService
+from lambdastack.observe.cloudwatch_metrics.emf import EmbeddedMetrics
+from lambdastack.observe.cloudwatch_metrics.errors import InvalidParameterValue as MetricsInvalidParameterValue
+from lambdastack.observe.cloudwatch_metrics.prometheus import Scrape
+from lambdastack.observe.cloudwatch_metrics.recorder import MetricsRecorder
+from lambdastack.observe.cloudwatch_metrics.service import CloudWatchService
+from lambdastack.observe.cloudwatch_metrics.store import MetricStore
 from lambdastack.observe.usage.ledger import UsageRow
-from lambdastack.service_models import apigatewayv2_model, events_model, logs_model, scheduler_model
+from lambdastack.service_models import apigatewayv2_model, cloudwatch_model, events_model, logs_model, scheduler_model
 from lambdastack.store.code_signing import SqliteCodeSigningStore
 from lambdastack.store.event_source_mappings import SqliteMappingStore
 from lambdastack.store.function_policies import SqlitePolicyStore
@@ -74,6 +84,8 @@ from lambdastack.store.schedules import SqliteScheduleStore
 from lambdastack.store.sqlite import SqliteStore
 from lambdastack.store.stream_checkpoints import SqliteCheckpointStore
 
+# How often recorded metrics are written to disk (queries and scrapes write them first).
+METRICS_FLUSH_SECONDS = 2.0
 # How often events older than their log group's retention are deleted (reads delete them too).
 RETENTION_SWEEP_SECONDS = 600.0
 
@@ -121,6 +133,13 @@ def build_app(settings: Settings) -> FrontDoor:
     control.provisioned.status_of = engine.provisioned_status
     deployments = DeploymentService(deps.store, control.aliases, engine.service.metrics, control_thread)
     deps.events.on_function_deleted(engine.service.metrics.forget)
+    # CloudWatch metrics: recorded in memory on the invoke path, drained to disk by their own thread.
+    recorder = MetricsRecorder()
+    metrics_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+    metrics_runner = ControlRunner(metrics_thread)
+    metric_store = MetricStore(settings.data_dir / "metrics.db", recorder)
+    engine.service.recorder = recorder
+    engine.logs.metrics_tap = EmbeddedMetrics(recorder)
 
     def describe() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, **engine.describe()}
@@ -144,6 +163,26 @@ def build_app(settings: Settings) -> FrontDoor:
         scheduler.start()
         schedule_runner.start()
         sweeps.append(asyncio.create_task(sweep_retention()))
+        sweeps.append(asyncio.create_task(flush_metrics()))
+
+    async def flush_metrics() -> None:
+        while True:
+            await asyncio.sleep(METRICS_FLUSH_SECONDS)
+            try:
+                await metrics_runner(metric_store.flush)
+            except Exception:
+                log.exception("writing metrics to disk failed")
+
+    async def gather_metrics() -> Scrape:
+        totals = await metrics_runner(metric_store.snapshot_totals)
+        environments: dict[str, int] = {}
+        for env in engine.worker.environments():
+            environments[env.state.value] = environments.get(env.state.value, 0) + 1
+        queues = {(f["account"], f["region"], f["functionName"]): (f["queueDepth"], f["oldestEventAgeSeconds"])
+                  for f in (await engine.async_invoker.describe())["functions"]}
+        memory = engine.worker.memory
+        return Scrape(totals, environments, engine.worker.prebuilt_count(), memory.budget_mb, memory.committed_mb,
+                      queues)
 
     async def sweep_retention() -> None:
         while True:
@@ -172,6 +211,9 @@ def build_app(settings: Settings) -> FrontDoor:
         await asyncio.get_running_loop().run_in_executor(control_thread, rules.store.close)
         control_thread.shutdown(wait=True)
         logs_thread.shutdown(wait=True)
+        await metrics_runner(metric_store.flush)
+        await metrics_runner(metric_store.close)
+        metrics_thread.shutdown(wait=True)
 
     operations = build_operations(control, control_thread)
     operations.update(invoke_operations.handlers(engine.service))
@@ -192,6 +234,7 @@ def build_app(settings: Settings) -> FrontDoor:
         operations=operations,
         internal={
             "/_lambdastack/health": health_route(describe),
+            METRICS_ROUTE: metrics_route(gather_metrics),
             DEPLOYMENTS_ROUTE: deployments_route(deployments, settings.account_id, settings.region),
             DEPLOYMENTS_ROUTE + "/": deployments_route(deployments, settings.account_id, settings.region),
             ASYNC_ROUTE: async_status_route(engine.async_invoker.describe),
@@ -246,5 +289,13 @@ def build_app(settings: Settings) -> FrontDoor:
         internal={}, account=settings.account_id, default_region=settings.region, model=logs_model(),
         validation_error=errors.InvalidParameter,
     )
-    return FrontDoor(api, apigateway_api, fronts, by_target={b"AWSEvents.": events_api, b"Logs_20140328.": logs_api},
-                     by_path={"/schedules": scheduler_api, "/schedule-groups": scheduler_api})
+    cloudwatch_api = LambdaApi(
+        operations=cloudwatch_operations.handlers(CloudWatchService(metric_store), metrics_runner),
+        internal={}, account=settings.account_id, default_region=settings.region, model=cloudwatch_model(),
+        validation_error=MetricsInvalidParameterValue,
+    )
+    return FrontDoor(api, apigateway_api, fronts,
+                     by_target={b"AWSEvents.": events_api, b"Logs_20140328.": logs_api,
+                                b"GraniteServiceVersion20100801.": cloudwatch_api},
+                     by_path={"/schedules": scheduler_api, "/schedule-groups": scheduler_api,
+                              PUBLIC_METRICS_ROUTE: metrics_route(gather_metrics)})

@@ -1,5 +1,5 @@
-"""botocore's own service models (Lambda, API Gateway v2, EventBridge, Scheduler, CloudWatch Logs): the single
-source of truth for routes and shapes.
+"""botocore's own service models (Lambda, API Gateway v2, EventBridge, Scheduler, CloudWatch Logs and
+Metrics): the single source of truth for routes and shapes.
 
 The model is read straight from botocore's data directory (without importing botocore's
 client machinery, which would cost tens of megabytes in the server).
@@ -97,3 +97,12 @@ def scheduler_model() -> ServiceModel:
 @functools.cache
 def logs_model() -> ServiceModel:
     return ServiceModel(load_json("logs", "service-2"))
+
+
+@functools.cache
+def cloudwatch_model() -> ServiceModel:
+    """CloudWatch's model, served in its json protocol: botocore's model lists smithy-rpc-v2-cbor, json
+    and query, and boto3 and the AWS CLI pick json (X-Amz-Target `GraniteServiceVersion20100801.`)."""
+    raw = load_json("cloudwatch", "service-2")
+    raw["metadata"] = {**raw["metadata"], "protocol": "json"}
+    return ServiceModel(raw)

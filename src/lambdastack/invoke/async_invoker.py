@@ -26,6 +26,7 @@ import base64
 import contextlib
 import logging
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,12 @@ from lambdastack.invoke.destinations import Deliverer, DeliveryError
 from lambdastack.invoke.invocation_record import dead_letter_attributes, invocation_record
 from lambdastack.invoke.retry_policy import Retry, RetryPolicy, delivery_retry_at
 from lambdastack.invoke.service import InvokeService
+from lambdastack.observe.cloudwatch_metrics.recorder import (
+    ASYNC_AGE,
+    ASYNC_DROPPED,
+    DEAD_LETTER_ERROR,
+    DESTINATION_FAILURE,
+)
 from lambdastack.store.base import Store
 from lambdastack.store.event_invoke_configs import EventInvokeConfigStore
 from lambdastack.store.event_queue import EventQueue, FunctionKey, QueuedEvent
@@ -295,6 +302,7 @@ class AsyncInvoker:
             except errors.ResourceNotFound:
                 await self._drop(event, "FunctionNotFound", {})
                 return
+            self._metric(ASYNC_AGE, event, (time.time() - event.received_at) * 1000.0)
             try:
                 outcome = await self.service.run(target, event.request_id, event.payload)
             except errors.TooManyRequests as e:
@@ -374,6 +382,7 @@ class AsyncInvoker:
         await self._drop(event, condition, counters)
 
     async def _drop(self, event: QueuedEvent, reason: str, counters: dict[str, int]) -> None:
+        self._metric(ASYNC_DROPPED, event)
         counters[f"dropped.{reason}"] = counters.get(f"dropped.{reason}", 0) + 1
         self.activity.dropped(event.key, event.request_id, reason, self.clock.now())
         await self.queue.finish(event, counters)
@@ -403,6 +412,7 @@ class AsyncInvoker:
                 await self.deliverer.dead_letter(delivery.target, delivery.body, delivery.attributes)
         except DeliveryError as e:
             failures = "destinationDeliveryFailures" if destination else "deadLetterErrors"
+            self._metric(DESTINATION_FAILURE if destination else DEAD_LETTER_ERROR, event)
             counters[failures] = counters.get(failures, 0) + 1
             now = self.clock.now()
             self.activity.delivery_failed(event.key, event.request_id, delivery.target, str(e), now)
@@ -421,6 +431,12 @@ class AsyncInvoker:
         await self.queue.finish(event, counters)
 
     # ------------------------------------------------------------------ visibility
+
+    def _metric(self, kind: int, event: QueuedEvent, value: float = 1.0) -> None:
+        recorder = self.service.recorder
+        if recorder is not None:
+            recorder.event(kind, event.account, event.region, event.function_name,
+                           f"{event.function_name}:{event.qualifier}" if event.qualifier else None, value)
 
     async def describe(self, name: str | None = None, region: str | None = None) -> dict[str, Any]:
         now = self.clock.now()

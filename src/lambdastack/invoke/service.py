@@ -23,6 +23,7 @@ from lambdastack.invoke.resolver import Resolver, Target
 from lambdastack.invoke.specs import environment_spec, spec_key
 from lambdastack.invoke.stream_relay import StreamRelay
 from lambdastack.invoke.usage import usage_key
+from lambdastack.observe.cloudwatch_metrics.recorder import ASYNC_RECEIVED, MetricsRecorder
 from lambdastack.observe.metrics import Metrics
 from lambdastack.observe.usage.ledger import UsageLedger
 from lambdastack.placement.local import LocalPlacement
@@ -87,6 +88,7 @@ class InvokeService:
         self._specs: dict[str, EnvironmentSpec] = {}
         self.metrics = Metrics()  # per version, for safe deployments
         self.usage: UsageLedger | None = None  # what each version used, for the cost report
+        self.recorder: MetricsRecorder | None = None  # CloudWatch and Prometheus metrics
 
     def forget(self, account: str, region: str, name: str) -> None:
         """The function changed: drop what was cached about it."""
@@ -129,6 +131,9 @@ class InvokeService:
             )
             await self.queue.put(event)
             self.on_enqueued(event)
+            if self.recorder is not None:
+                self.recorder.event(ASYNC_RECEIVED, ctx.account, ctx.region, event.function_name,
+                                    _resource(event.function_name, event.qualifier))
             return {"StatusCode": 202}
         outcome = await self.run(target, ctx.request_id, payload, client_context)
         result: dict[str, Any] = {
@@ -177,7 +182,15 @@ class InvokeService:
             client_context=client_context, trace_id=trace_id(), sink=sink,
         )
         record = target.version
-        ticket = self.admission.enter(record.account, record.region, record.function_name)
+        recorder = self.recorder
+        try:
+            ticket = self.admission.enter(record.account, record.region, record.function_name)
+        except errors.TooManyRequests:
+            if recorder is not None:
+                recorder.throttle(record.account, record.region, record.function_name,
+                                  _resource(record.function_name, _invoked_qualifier(target)), record.version)
+            raise
+        concurrency = self.admission.in_flight(record.account, record.region, record.function_name)
         try:
             outcome = await self.placement.invoke(spec, inv)
         except EnvironmentStartError as e:
@@ -191,6 +204,11 @@ class InvokeService:
         )
         if self.usage is not None:
             self.usage.record(usage_key(spec), outcome.billed_ms, outcome.init_duration_ms, outcome.provisioned)
+        if recorder is not None:
+            recorder.invocation(record.account, record.region, record.function_name,
+                                _resource(record.function_name, _invoked_qualifier(target)), record.version,
+                                outcome.duration_ms, outcome.function_error is not None, concurrency,
+                                outcome.init_duration_ms is not None)
         return outcome
 
     @staticmethod
@@ -228,3 +246,8 @@ def _invoked_qualifier(target: Target) -> str | None:
     """The qualifier the caller named (an alias stays an alias: its settings apply to the event)."""
     parts = target.invoked_arn.split(":")
     return parts[7] if len(parts) > 7 else None
+
+
+def _resource(function_name: str, qualifier: str | None) -> str | None:
+    """The `Resource` dimension of a qualified invocation: `function:alias` or `function:version`."""
+    return f"{function_name}:{qualifier}" if qualifier else None

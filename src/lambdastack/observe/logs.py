@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +26,9 @@ class LogStore:
         # (retention, DeleteLogGroup: observe/cloudwatch_logs), so that no line goes to a file
         # that is being replaced.
         self.lock = threading.Lock()
+        # Sees the lines that may be embedded-format metrics (JSON with "_aws"): (account, region,
+        # function, data, time in ms).
+        self.metrics_tap: Callable[[str, str, str, bytes, int], None] | None = None
 
     def path(self, account: str, region: str, function: str, stream: str) -> Path:
         safe_stream = stream.replace("..", "__")
@@ -34,6 +38,8 @@ class LogStore:
         if not data:
             return
         now = int(time.time() * 1000)
+        if self.metrics_tap is not None and b'"_aws"' in data:
+            self.metrics_tap(account, region, function, data, now)
         text = data.decode("utf-8", errors="replace")
         # One event per line, as Lambda splits output; a "\r" inside a line does not split it
         # (runtimes join a multi-line error record with "\r" to keep it one event).

@@ -346,6 +346,10 @@ class Worker:
     def environments(self) -> list[Environment]:
         return [env for pool in self.pools.values() for env in pool.members]
 
+    def prebuilt_count(self) -> int:
+        """Environments built ahead and not yet given to a function."""
+        return sum(len(ready) for ready in self._prebuilt.values())
+
     # ------------------------------------------------------------------ zygotes
 
     async def prepare(self, runtime_spec: EnvironmentSpec) -> None:

@@ -32,6 +32,7 @@ from lambdastack.events.mappings.streams import StreamMapping, StreamPoller
 from lambdastack.invoke.destination_arn import parse_destination
 from lambdastack.invoke.destinations import AwsClients
 from lambdastack.invoke.service import InvokeService
+from lambdastack.observe.cloudwatch_metrics.recorder import ITERATOR_AGE
 from lambdastack.patterns import compile_pattern
 from lambdastack.store.event_source_mappings import MappingRecord
 from lambdastack.store.stream_checkpoints import CheckpointStore
@@ -179,7 +180,14 @@ class MappingRunner:
             source = KinesisSource(stream, self.aws, await self._role(record, qualifier))
         else:
             source = DynamoDbStreamSource(stream, self.aws)
-        return StreamPoller(mapping, source, self.checkpoints, self._executor, self._invoke, self._send, report)
+        return StreamPoller(mapping, source, self.checkpoints, self._executor, self._invoke, self._send, report,
+                            self._iterator_age)
+
+    def _iterator_age(self, mapping: StreamMapping, age_ms: float) -> None:
+        recorder = self.invoker.recorder
+        if recorder is not None:
+            resource = f"{mapping.function_name}:{mapping.qualifier}" if mapping.qualifier else None
+            recorder.event(ITERATOR_AGE, mapping.account, mapping.region, mapping.function_name, resource, age_ms)
 
     async def _role(self, record: MappingRecord, qualifier: str | None) -> str:
         """The function's execution role: Kinesis records name it (`invokeIdentityArn`)."""

@@ -95,8 +95,11 @@ class StreamPoller:
     """All the shards of one mapping's stream."""
 
     def __init__(self, mapping: StreamMapping, source: StreamSource, checkpoints: CheckpointStore,
-                 executor: Executor, invoke: Invoke, send: Send, report: Callable[[str], None]) -> None:
+                 executor: Executor, invoke: Invoke, send: Send, report: Callable[[str], None],
+                 iterator_age: Callable[[StreamMapping, float], None] | None = None) -> None:
+        """`iterator_age`: told the age (ms) of the last record of each batch as it is invoked (IteratorAge)."""
         self.mapping = mapping
+        self.iterator_age = iterator_age
         self.source = source
         self.checkpoints = checkpoints
         self.executor = executor
@@ -313,6 +316,8 @@ class StreamPoller:
     async def _invoke(self, batch: list[StreamRecord]) -> _Outcome:
         mapping = self.mapping
         payload = orjson.dumps({"Records": [r.record for r in batch]})
+        if self.iterator_age is not None and batch:
+            self.iterator_age(mapping, max(0.0, (time.time() - batch[-1].arrival) * 1000.0))
         try:
             result = await self.invoke(mapping.function_name, mapping.qualifier, mapping.account, mapping.region,
                                        payload)
