@@ -28,8 +28,12 @@ class Settings:
     prebuilt: int = 2
     # New environments per function per 10 seconds (Lambda's scaling rate).
     scaling_per_10s: int = 1000
-    # Sum of live environments' MemorySize, in MB; None: the host's memory less a reserve.
+    # Charge environments their full MemorySize within this sum (MB); None: admit them by real use.
     memory_budget_mb: int | None = None
+    # Memory (MB) lambdastack considers for environments; None: the host's.
+    memory_limit_mb: int | None = None
+    # Memory kept free for the host and the platform: "MB" or "N%" of the memory considered.
+    memory_reserve: str | None = None
     log_level: str = "info"
     # Concurrent executions the account may run per region (AccountLimit.ConcurrentExecutions).
     account_concurrency: int = 1000

@@ -100,6 +100,8 @@ class Engine:
                 prebuilt=settings.prebuilt,
                 scaling_per_10s=settings.scaling_per_10s,
                 memory_budget_mb=settings.memory_budget_mb,
+                memory_limit_mb=settings.memory_limit_mb,
+                memory_reserve=settings.memory_reserve,
                 runtimes=dict(self.pythons),
                 exec_python=server_python().executable,
                 exec_binds={name: node.binds() for name, node in self.nodes.items()},

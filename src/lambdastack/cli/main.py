@@ -28,6 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
         prebuilt=args.prebuilt,
         scaling_per_10s=args.scaling_rate,
         memory_budget_mb=args.memory_budget,
+        memory_limit_mb=args.memory_limit,
+        memory_reserve=args.memory_reserve,
         log_level=args.log_level,
         account_concurrency=args.account_concurrency,
         async_time_scale=args.async_time_scale,
@@ -90,6 +92,23 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _memory_reserve(text: str) -> str:
+    from lambdastack.worker.memory.admission import parse_reserve
+
+    try:
+        parse_reserve(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"MB or a percentage (e.g. 2048 or 15%): {e}") from None
+    return text
+
+
 def _status(args: argparse.Namespace) -> int:
     import json
     import urllib.error
@@ -135,9 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "after bursts of cold starts (0: build on demand)")
     serve.add_argument("--scaling-rate", type=int, default=1000,
                        help="new environments a function may add per 10 seconds (Lambda's scaling rate)")
-    serve.add_argument("--memory-budget", type=int, default=None,
-                       help="MB of MemorySize all live environments may hold together "
-                            "(default: the host's memory less a reserve)")
+    serve.add_argument("--memory-budget", type=_positive_int, default=None,
+                       help="charge environments their full MemorySize, all together within MB "
+                            "(default: admit them by the memory they really use)")
+    serve.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MB",
+                       help="memory lambdastack considers for its environments (default: the host's)")
+    serve.add_argument("--memory-reserve", type=_memory_reserve, default=None, metavar="MB|N%",
+                       help="memory kept free for the host and the platform "
+                            "(default: 10%% of the memory considered, at least 1 GiB of a whole host)")
     serve.add_argument(
         "--account-concurrency",
         type=int,

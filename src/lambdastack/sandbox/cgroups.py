@@ -125,6 +125,11 @@ class Driver:
         """Remove this server's (empty) subtree."""
         raise NotImplementedError
 
+    def subtree_memory_files(self) -> tuple[Path, Path, str] | None:
+        """This server's subtree memory use: its usage file, its memory.stat, and the stat key of
+        reclaimable file cache (what the kernel drops before it would OOM)."""
+        return None
+
 
 # ---------------------------------------------------------------------------------------- v1
 
@@ -251,6 +256,10 @@ class V1Driver(Driver):
         _write(dirs["cpu"] / "cpu.shares", str(max(2, memory_mb)))
         _write(dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
         return V1Cgroup(dirs)
+
+    def subtree_memory_files(self) -> tuple[Path, Path, str] | None:
+        base = self.bases["memory"]
+        return base / "memory.usage_in_bytes", base / "memory.stat", "total_inactive_file"
 
     def sweep(self) -> int:
         swept = 0
@@ -403,6 +412,9 @@ class V2Driver(Driver):
         _write(path / "pids.max", str(pids_max))
         _write(path / "cpu.weight", str(max(1, min(10000, memory_mb * 100 // 1024))))
         return V2Cgroup(path)
+
+    def subtree_memory_files(self) -> tuple[Path, Path, str] | None:
+        return self.base / "memory.current", self.base / "memory.stat", "inactive_file"
 
     def sweep(self) -> int:
         swept = 0

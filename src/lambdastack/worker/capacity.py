@@ -1,37 +1,17 @@
-"""How many environments may exist: the per-function scaling rate and the host's memory budget.
+"""How many environments a function may add: the per-function scaling rate.
+
+(How many the host's memory holds is decided in `lambdastack.worker.memory`.)
 
 Scaling: as on Lambda, each function may add at most N new environments per 10 seconds
 (default 1,000); beyond that, new environments are refused with
 `FunctionInvocationRateLimitExceeded` until the bucket refills.
-
-Memory: the sum of live environments' MemorySize stays within a budget (default: the
-host's memory minus a reserve), so lambdastack's own environments never push the host
-into OOM. Each environment's cgroup enforces its MemorySize; the budget bounds their sum.
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 SCALING_WINDOW_S = 10.0
-
-
-def host_memory_mb() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024))
-
-
-def default_memory_budget_mb() -> int:
-    """The host's memory minus a reserve for the platform and the host (10%, at least 1 GiB)."""
-    total = host_memory_mb()
-    return max(256, total - max(1024, total // 10))
 
 
 class ScalingLimiter:
@@ -51,20 +31,3 @@ class ScalingLimiter:
             return False
         self._buckets[function] = (tokens - 1.0, now)
         return True
-
-
-class MemoryBudget:
-    """MemorySize committed to live environments, against the budget."""
-
-    def __init__(self, budget_mb: int) -> None:
-        self.budget_mb = budget_mb
-        self.committed_mb = 0
-
-    def fits(self, memory_mb: int) -> bool:
-        return self.committed_mb + memory_mb <= self.budget_mb
-
-    def commit(self, memory_mb: int) -> None:
-        self.committed_mb += memory_mb
-
-    def release(self, memory_mb: int) -> None:
-        self.committed_mb = max(0, self.committed_mb - memory_mb)

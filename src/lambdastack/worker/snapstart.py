@@ -298,16 +298,17 @@ class SnapStart:
         except TemplateFailed as e:
             raise errors.SnapStartException(f"Lambda could not initialize the function's snapshot: {e.reason}")
         worker._scale_out(spec)
-        await worker._make_room(spec.memory_mb)
+        charge = worker.memory.expected_mb(spec.key, spec.memory_mb)
+        await worker._make_room(charge)
         try:
             copy = self._take_ready(template) or await self._copy(template, ahead=False)
         except BaseException:
-            worker.memory.release(spec.memory_mb)
+            worker.memory.release(charge)
             worker._room.set()
             raise
         env = copy.env
         worker.refill_later(env, lambda: self._refill(template))  # not beside this cold start
-        env.memory_mb = spec.memory_mb
+        env.memory_mb = charge
         today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         env.assigned(spec.key, f"{today}/[{spec.version}]{env.id}", worker._stray_output(spec))  # restore starts
         if copy.go >= 0:

@@ -30,13 +30,14 @@ from lambdastack.runtime import protocol
 from lambdastack.sandbox import jail
 from lambdastack.sandbox.cgroups import Driver, EnvCgroup
 from lambdastack.worker import logformat
-from lambdastack.worker.capacity import MemoryBudget, ScalingLimiter, default_memory_budget_mb
+from lambdastack.worker.capacity import ScalingLimiter
 from lambdastack.worker.cpu_latency import CpuLatency
 from lambdastack.worker.entrypoint import INVALID_ENTRYPOINT, entrypoint_problem, host_argv
 from lambdastack.worker.environment import Environment, EnvironmentDied, EnvironmentStartError, State
 from lambdastack.worker.envvars import function_environment
 from lambdastack.worker.layers import layer_paths_without_mounts
 from lambdastack.worker.loader import python_argv
+from lambdastack.worker.memory.admission import MemoryAdmission, MemorySettings
 from lambdastack.worker.pool import Pool
 from lambdastack.worker.pool_sizing import PrebuiltSizes
 from lambdastack.worker.runtimes import PythonInterpreter
@@ -102,7 +103,9 @@ class WorkerConfig:
     exec_binds: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     prebuilt: int = 2  # environments kept built ahead, per runtime in use (namespaces isolation only)
     scaling_per_10s: int = 1000  # new environments per function per 10 seconds, as on Lambda
-    memory_budget_mb: int | None = None  # sum of live environments' MemorySize; None: host memory less a reserve
+    memory_budget_mb: int | None = None  # charge full MemorySize within this sum; None: admit by real use
+    memory_limit_mb: int | None = None  # memory considered for environments; None: the host's
+    memory_reserve: str | None = None  # "MB" or "N%" kept free; None: 10% (>= 1 GiB of a whole host)
     capacity_wait_s: float = 2.0  # how long an invocation waits for room before it is throttled
     cpu_latency_us: int | None = 0  # PM QoS wake-up latency while invocations flow (None: no request)
 
@@ -143,7 +146,10 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.scaling = ScalingLimiter(config.scaling_per_10s)
-        self.memory = MemoryBudget(config.memory_budget_mb or default_memory_budget_mb())
+        self.memory = MemoryAdmission(
+            MemorySettings(config.memory_limit_mb, config.memory_reserve, config.memory_budget_mb),
+            cgroups.subtree_memory_files() if cgroups else None,
+        )
         # Set whenever an environment goes and frees memory, or goes back to idle and can be evicted or
         # taken: what an invocation waiting for room waits for.
         self._room = asyncio.Event()
@@ -181,6 +187,8 @@ class Worker:
         if self.config.freeze_idle:
             self._freezer = asyncio.create_task(self._freeze_idle())
         self._cpu_latency_task = asyncio.create_task(self._release_cpu_latency())
+        log.info("%s", self.memory.describe())
+        self._spawn_task(self.memory.watch(self._evict_lru_idle))
 
     async def _release_cpu_latency(self) -> None:
         """Give the CPU wake-up latency request back once invocations stop (see cpu_latency.py)."""
@@ -482,11 +490,7 @@ class Worker:
         first) if needed, wait a little for busy ones to finish, else throttle."""
         deadline = time.monotonic() + self.config.capacity_wait_s
         while not self.memory.fits(memory_mb):
-            idle = [(env.last_used, id(env), pool, env) for pool in self.pools.values()
-                    for env in pool.idle(evictable_only=True)]
-            if idle:
-                _, _, pool, victim = min(idle, key=lambda item: item[:2])
-                pool.discard(victim)
+            if self._evict_lru_idle():
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -497,6 +501,16 @@ class Worker:
             except TimeoutError:
                 pass
         self.memory.commit(memory_mb)
+
+    def _evict_lru_idle(self) -> bool:
+        """End the least recently used idle environment that may be evicted; False if none is."""
+        idle = [(env.last_used, id(env), pool, env) for pool in self.pools.values()
+                for env in pool.idle(evictable_only=True)]
+        if not idle:
+            return False
+        _, _, pool, victim = min(idle, key=lambda item: item[:2])
+        pool.discard(victim)
+        return True
 
     def _assignment(self, env: Environment, spec: EnvironmentSpec, initialization_type: str) -> dict[str, Any]:
         """What the environment's runtime must know about its function; binds `env` to `spec`."""
@@ -772,7 +786,7 @@ class Worker:
 
     async def _invoke_once(self, spec: EnvironmentSpec, inv: Invocation, retry_undelivered: bool) -> InvokeOutcome:
         pool = self._pool(spec)
-        env = pool.take_idle() or await self._idle_while_full(pool, spec.memory_mb)
+        env = pool.take_idle() or await self._idle_while_full(pool, self.memory.expected_mb(spec.key, spec.memory_mb))
         init_ms: float | None = None
         restore_ms: float | None = None
         preamble = b""
@@ -806,17 +820,18 @@ class Worker:
     async def _spawn_within_budget(
         self, spec: EnvironmentSpec, fresh: bool = False, initialization_type: str = "on-demand"
     ) -> Environment:
-        await self._make_room(spec.memory_mb)
+        charge = self.memory.expected_mb(spec.key, spec.memory_mb)
+        await self._make_room(charge)
         try:
             if fresh:
                 env = await self.spawn_fresh(spec, initialization_type)
             else:
                 env = await self.spawn(spec, initialization_type)
         except BaseException:
-            self.memory.release(spec.memory_mb)
+            self.memory.release(charge)
             self._room.set()
             raise
-        env.memory_mb = spec.memory_mb  # released when the environment goes
+        env.memory_mb = charge  # released when the environment goes
         if env.state is State.DEAD:  # it went before it could own its share
             self._environment_gone(env)
         return env
@@ -989,6 +1004,7 @@ class Worker:
         max_used = env.max_memory_mb() if env.cgroup is not None else 0
         if error_type == "Runtime.OutOfMemory":
             max_used = spec.memory_mb
+        env.memory_mb = self.memory.learned(spec.key, spec.memory_mb, env.memory_mb, max_used)
         # After a refused, too large response the runtime exits (as Lambda's runtimes do):
         # the environment must not take another event.
         if kind not in (protocol.RESPONSE, protocol.ERROR) or error_type == "Function.ResponseSizeTooLarge":

@@ -1,0 +1,1 @@
+"""Memory admission: how many environments the host holds, decided by what they really use."""
