@@ -181,7 +181,7 @@ def build_app(settings: Settings) -> FrontDoor:
         queues = {(f["account"], f["region"], f["functionName"]): (f["queueDepth"], f["oldestEventAgeSeconds"])
                   for f in (await engine.async_invoker.describe())["functions"]}
         memory = engine.worker.memory
-        return Scrape(totals, environments, engine.worker.prebuilt_count(), memory.budget_mb, memory.committed_mb,
+        return Scrape(totals, environments, engine.worker.prebuilt_count(), memory.capacity_mb, memory.committed_mb,
                       queues)
 
     async def sweep_retention() -> None:

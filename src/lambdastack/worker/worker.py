@@ -637,7 +637,7 @@ class Worker:
         return None
 
     def _prebuilt_target(self, name: str) -> int:
-        return self.prebuilt_sizes[name].target(self.memory.budget_mb - self.memory.committed_mb)
+        return self.prebuilt_sizes[name].target(self.memory.capacity_mb - self.memory.committed_mb)
 
     def _trim_prebuilt(self) -> None:
         """Shut down pre-built environments beyond their pool's target (the oldest first)."""
@@ -650,7 +650,7 @@ class Worker:
     def prebuilt_status(self) -> dict[str, Any]:
         """Per zygote: environments built ahead, the pool's target, and cold starts served from it."""
         return self.prebuilt_sizes.status({name: len(ready) for name, ready in self._prebuilt.items()},
-                                          self.memory.budget_mb - self.memory.committed_mb)
+                                          self.memory.capacity_mb - self.memory.committed_mb)
 
     def refill_later(self, env: Environment, refill: Callable[[], None]) -> None:
         """Call `refill` (to replace `env`, taken from environments made ahead of demand) once
