@@ -208,4 +208,50 @@ def test_tracing_off_still_gives_each_invocation_a_trace(lam: Any, server: Serve
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     header, _ = seen(with_headers(server, {"X-Amzn-Trace-Id": f"Root={root};Sampled=0"}), name)
     assert header.group(1) == root and header.group(3) == "0"
+    # A header that names no valid root is ignored, as AWS ignores it: a trace of its own.
+    header, _ = seen(with_headers(server, {"X-Amzn-Trace-Id": "Root=not-a-root;Sampled=1",
+                                           "traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}),
+                     name)
+    assert header.group(1) not in (root, first.group(1), second.group(1))
     assert json.loads(requests.get(server.url + "/_lambdastack/health", timeout=5).text)["status"] == "ok"
+
+
+URL_SEES_TRACE = """
+import json, os
+
+def handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"trace": os.environ.get("_X_AMZN_TRACE_ID"),
+                                                    "request_id": context.aws_request_id})}
+"""
+
+
+def test_function_url_request_joins_the_callers_trace(srv: Server, lam: Any, receiver: OtlpReceiver) -> None:
+    name = create_function(lam, URL_SEES_TRACE)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+    host = url.split("//", 1)[1].split(":", 1)[0]
+    trace_id, span_id = f"{int(time.time()):08x}{os.urandom(12).hex()}", os.urandom(8).hex()
+    r = requests.get(srv.url + "/", headers={"Host": host, "traceparent": f"00-{trace_id}-{span_id}-01"},
+                     timeout=30)
+    assert r.status_code == 200, r.text
+    header = HEADER.fullmatch(r.json()["trace"])
+    assert header and header.group(1) == f"1-{trace_id[:8]}-{trace_id[8:]}" and header.group(3) == "1"
+    spans = receiver.wait_trace(trace_id, {"Lambda/Invoke", name, "Invocation"})
+    assert spans["Lambda/Invoke"].parent_id == span_id
+    assert spans[name].span_id == header.group(2)
+    assert spans[name].attributes["faas.invocation_id"] == r.json()["request_id"]
+
+
+def test_active_samples_as_xray_default_rule(server: Server) -> None:
+    """Active without a caller's decision: the first request of each second, and 5 % of the rest."""
+    lam = server.client()
+    name = create_function(lam, SEES_TRACE, TracingConfig={"Mode": "Active"})
+    decisions: list[str] = []
+    start = time.monotonic()
+    while time.monotonic() - start < 1.2 or len(decisions) < 40:  # across a second's boundary at least once
+        decisions.append(seen(lam, name)[0].group(3))
+    assert "1" in decisions  # the reservoir of a new second
+    assert decisions.count("0") > len(decisions) // 2, decisions

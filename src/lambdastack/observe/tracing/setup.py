@@ -4,6 +4,7 @@ disabled (`OTEL_SDK_DISABLED=true`, `OTEL_TRACES_EXPORTER=none`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -26,4 +27,6 @@ def tracing_from_environment(environ: Mapping[str, str] = os.environ) -> Tracing
         return None
     from lambdastack.observe.tracing.tracer import Tracing
 
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    logging.getLogger("lambdastack.tracing").info("tracing: spans exported over OTLP/HTTP to %s", endpoint)
     return Tracing.create(environ)
