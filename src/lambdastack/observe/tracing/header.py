@@ -54,8 +54,10 @@ def new_span_id() -> str:
 def untraced_header(upstream: TraceHeader | None, sampled: bool) -> str:
     """The header of an invocation no span of this platform records: the upstream trace, if any,
     with a segment id of its own, as Lambda passes to every invocation whether traced or not."""
-    root = upstream.root if upstream is not None else new_root()
-    return f"Root={root};Parent={new_span_id()};Sampled={int(sampled)}"
+    if upstream is not None:
+        return f"Root={upstream.root};Parent={new_span_id()};Sampled={int(sampled)}"
+    raw = os.urandom(20).hex()  # one system call for the root's and the parent's random digits
+    return f"Root=1-{int(time.time()):08x}-{raw[:24]};Parent={raw[24:]};Sampled={int(sampled)}"
 
 
 def parse_xray(value: str) -> TraceHeader | None:
