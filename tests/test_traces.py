@@ -255,3 +255,19 @@ def test_active_samples_as_xray_default_rule(server: Server) -> None:
         decisions.append(seen(lam, name)[0].group(3))
     assert "1" in decisions  # the reservoir of a new second
     assert decisions.count("0") > len(decisions) // 2, decisions
+
+
+def test_response_stream_invocation_joins_the_callers_trace(srv: Server, lam: Any, receiver: OtlpReceiver) -> None:
+    name = create_function(lam, SEES_TRACE)
+    root, caller_span = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}", os.urandom(8).hex()
+    caller = with_headers(srv, {"X-Amzn-Trace-Id": f"Root={root};Parent={caller_span};Sampled=1"})
+    r = caller.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    body = b"".join(e["PayloadChunk"]["Payload"] for e in r["EventStream"] if "PayloadChunk" in e)
+    header = HEADER.fullmatch(json.loads(body)["trace"])
+    assert header and header.group(1) == root and header.group(3) == "1"
+    spans = receiver.wait_trace(trace_id_of(root), {"Lambda/InvokeWithResponseStream", name, "Admission",
+                                                    "Invocation"})
+    api = spans["Lambda/InvokeWithResponseStream"]
+    assert api.parent_id == caller_span and api.attributes["rpc.method"] == "InvokeWithResponseStream"
+    assert spans[name].parent_id == api.span_id and spans[name].span_id == header.group(2)
+    assert api.end_ns >= spans[name].end_ns

@@ -168,8 +168,16 @@ class InvokeService:
         if params.get("InvocationType") == "DryRun":
             return {"StatusCode": 204, "ExecutedVersion": target.executed_version}
         relay = StreamRelay()
+        trace: TraceHeader | None = getattr(ctx, "trace", None)
+        finished: Callable[[asyncio.Future[InvokeOutcome]], None] | None = None
+        if self.tracing is not None:
+            from lambdastack.observe.tracing.api import traced_stream
+
+            trace, finished = traced_stream(self, self.tracing, ctx, target, trace)
         invocation = asyncio.ensure_future(self.run(target, ctx.request_id, payload, client_context, sink=relay,
-                                                    trace=getattr(ctx, "trace", None)))
+                                                    trace=trace))
+        if finished is not None:
+            invocation.add_done_callback(finished)
         content_type = await relay.head(invocation)
         return {
             "StatusCode": 200,

@@ -3,7 +3,9 @@ only when tracing is on, so that tracing off adds no work to it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdastack import errors
@@ -47,6 +49,26 @@ async def traced_invoke(service: InvokeService, tracing: Tracing, ctx: Caller, p
     finally:
         for span in spans:
             span.end()
+
+
+def traced_stream(service: InvokeService, tracing: Tracing, ctx: Caller, target: Target,
+                  upstream: TraceHeader | None,
+                  ) -> tuple[TraceHeader, Callable[[asyncio.Future[InvokeOutcome]], None] | None]:
+    """InvokeWithResponseStream's span: from the request until the function's stream ends."""
+    config = target.version.config
+    sampled = service.sampler.decide(tracing_mode(config), upstream.sampled if upstream is not None else None)
+    if not sampled:
+        return decided(upstream, False), None
+    span = api_span(tracing, "InvokeWithResponseStream", ctx.request_id, target.version.function_name, upstream,
+                    time.time_ns())
+
+    def finished(invocation: asyncio.Future[InvokeOutcome]) -> None:
+        error = invocation.exception() if not invocation.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            tracing.fail(span, error.code if isinstance(error, errors.LambdaError) else type(error).__name__)
+        span.end()
+
+    return tracing.header(span), finished
 
 
 async def traced_run(service: InvokeService, tracing: Tracing, spec: EnvironmentSpec, target: Target,
