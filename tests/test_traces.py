@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from bench.common import distribution_files
 from helpers import Server, create_function, invoke, wait_for
 from otlp_receiver import OtlpReceiver, ReceivedSpan
 
@@ -271,3 +272,46 @@ def test_response_stream_invocation_joins_the_callers_trace(srv: Server, lam: An
     assert api.parent_id == caller_span and api.attributes["rpc.method"] == "InvokeWithResponseStream"
     assert spans[name].parent_id == api.span_id and spans[name].span_id == header.group(2)
     assert api.end_ns >= spans[name].end_ns
+
+
+OWN_SPANS = """
+import os
+
+from opentelemetry.propagators.aws import AwsXRayPropagator
+from opentelemetry.sdk.trace import TracerProvider
+
+tracer = TracerProvider().get_tracer("function")
+
+
+def handler(event, context):
+    carrier = {"X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]}
+    with tracer.start_as_current_span("work", context=AwsXRayPropagator().extract(carrier)) as span:
+        return {"trace_id": f"{span.get_span_context().trace_id:032x}", "parent": f"{span.parent.span_id:016x}",
+                "sampled": span.get_span_context().trace_flags.sampled,
+                "otel": sorted(k for k in os.environ if k.startswith("OTEL_"))}
+"""
+
+
+def test_functions_own_spans_join_the_trace(srv: Server, lam: Any, receiver: OtlpReceiver) -> None:
+    """A function with the OpenTelemetry SDK and the X-Ray propagator (as ADOT's layer sets up)."""
+    files = {"app.py": OWN_SPANS, **distribution_files("opentelemetry-sdk", "opentelemetry-propagator-aws-xray")}
+    name = create_function(lam, files=files, TracingConfig={"Mode": "Active"}, Timeout=30)
+    r = invoke(lam, name, {})
+    assert r.function_error is None, (r.payload[:2000], r.log)
+    own = r.result
+    spans = receiver.wait_trace(own["trace_id"], {"Lambda/Invoke", name, "Invocation"})
+    assert own["parent"] == spans[name].span_id and own["sampled"] is True
+    assert spans[name].attributes["faas.invocation_id"] == r.request_id
+    assert own["otel"] == []  # the server's exporter settings are its own, not the function's
+
+
+def test_a_throttled_invocation_is_traced_as_refused(srv: Server, lam: Any, receiver: OtlpReceiver) -> None:
+    name = create_function(lam, SEES_TRACE)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    caller = with_headers(srv, {"X-Amzn-Trace-Id": f"Root={root};Sampled=1"})
+    with pytest.raises(caller.exceptions.TooManyRequestsException):
+        caller.invoke(FunctionName=name, Payload=b"{}")
+    spans = receiver.wait_trace(trace_id_of(root), {"Lambda/Invoke", name, "Admission"})
+    assert spans["Admission"].status == 2 and spans[name].status == 2 and spans["Lambda/Invoke"].status == 2
+    assert "Invocation" not in spans and "faas.coldstart" not in spans[name].attributes
