@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import requests
-from bench.common import distribution_files
 from helpers import Server, create_function, invoke, wait_for
 from otlp_receiver import OtlpReceiver, ReceivedSpan
+
+from bench.common import distribution_files
 
 SEES_TRACE = """
 import os
