@@ -41,6 +41,7 @@ from lambdastack.network.host import (
 )
 from lambdastack.network.user_mode import UserModeNetwork
 from lambdastack.observe.logs import LogStore
+from lambdastack.observe.tracing.setup import tracing_from_environment
 from lambdastack.observe.usage.keeper import UsageKeeper
 from lambdastack.observe.usage.ledger import UsageLedger
 from lambdastack.placement.local import LocalPlacement
@@ -130,6 +131,7 @@ class Engine:
             aws_endpoint_url=settings.aws_endpoint_url,
         ))
         self.service.on_enqueued = self.async_invoker.notify
+        self.service.tracing = tracing_from_environment()
         self.store = store
         self.provisioner = Provisioner(store, self.service, self.worker)
         self.usage = UsageLedger(settings.data_dir / "usage.db")
@@ -237,6 +239,8 @@ class Engine:
         await self.snapstart.stop()
         await self.async_invoker.stop()
         await self.worker.stop()
+        if self.service.tracing is not None:
+            await asyncio.to_thread(self.service.tracing.shutdown)  # what is still queued is exported
         if self.tmp_disks is not None:
             self.tmp_disks.close()
         await self.network.close()

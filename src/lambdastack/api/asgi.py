@@ -20,6 +20,7 @@ from lambdastack.api.routing import Router, parse_query
 from lambdastack.api.sigv4 import caller_from
 from lambdastack.api.validation import Validator
 from lambdastack.api.wire import RequestParser, ResponseWriter
+from lambdastack.observe.tracing.header import incoming as incoming_trace
 from lambdastack.service_models import Operation, ServiceModel, lambda_model
 
 log = logging.getLogger("lambdastack.api")
@@ -116,6 +117,7 @@ class LambdaApi:
                 region=caller.region or self.default_region,
                 base_url=_base_url(scope, headers),
                 access_key=caller.access_key,
+                trace=incoming_trace(headers.get("x-amzn-trace-id"), headers.get("traceparent")),
             )
             params = self.parser.parse(operation.input_shape, labels, query, headers, body)
             if operation.input_shape:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lambdastack.observe.tracing.header import TraceHeader
+
 
 @dataclass
 class RequestContext:
@@ -12,3 +14,4 @@ class RequestContext:
     region: str
     base_url: str
     access_key: str | None = None
+    trace: TraceHeader | None = None  # the trace the request came in (X-Amzn-Trace-Id or traceparent)

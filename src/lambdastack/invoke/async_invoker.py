@@ -48,6 +48,7 @@ from lambdastack.observe.cloudwatch_metrics.recorder import (
     DEAD_LETTER_ERROR,
     DESTINATION_FAILURE,
 )
+from lambdastack.observe.tracing.async_spans import queue_wait, queued_trace, traced_delivery
 from lambdastack.store.base import Store
 from lambdastack.store.event_invoke_configs import EventInvokeConfigStore
 from lambdastack.store.event_queue import EventQueue, FunctionKey, QueuedEvent
@@ -304,7 +305,10 @@ class AsyncInvoker:
                 return
             self._metric(ASYNC_AGE, event, (time.time() - event.received_at) * 1000.0)
             try:
-                outcome = await self.service.run(target, event.request_id, event.payload)
+                trace = queued_trace(state.trace)
+                if event.attempts == 0:
+                    queue_wait(self.service.tracing, trace, event.request_id, event.received_at)
+                outcome = await self.service.run(target, event.request_id, event.payload, trace=trace)
             except errors.TooManyRequests as e:
                 await self._back_off(event, state, settings, LastResult(
                     429, target.executed_version, error_type=e.code, error_message=e.message), "throttles")
@@ -404,6 +408,7 @@ class AsyncInvoker:
     ) -> None:
         destination = delivery.kind == "destination"
         delivery.attempts += 1
+        start_ns = time.time_ns()
         try:
             if destination:
                 await self.deliverer.record(delivery.target, delivery.body, success=delivery.success,
@@ -411,6 +416,8 @@ class AsyncInvoker:
             else:
                 await self.deliverer.dead_letter(delivery.target, delivery.body, delivery.attributes)
         except DeliveryError as e:
+            traced_delivery(self.service.tracing, queued_trace(state.trace), event.request_id, delivery.kind,
+                            delivery.target, start_ns, str(e))
             failures = "destinationDeliveryFailures" if destination else "deadLetterErrors"
             self._metric(DESTINATION_FAILURE if destination else DEAD_LETTER_ERROR, event)
             counters[failures] = counters.get(failures, 0) + 1
@@ -426,6 +433,8 @@ class AsyncInvoker:
             state.delivery = delivery
             await self._reschedule(event, state, at, counters)
             return
+        traced_delivery(self.service.tracing, queued_trace(state.trace), event.request_id, delivery.kind,
+                        delivery.target, start_ns, None)
         delivered = "destinationDeliveries" if destination else "deadLetterDeliveries"
         counters[delivered] = counters.get(delivered, 0) + 1
         await self.queue.finish(event, counters)

@@ -52,6 +52,7 @@ class EventState:
     backoffs: int = 0  # consecutive throttles / platform errors (exponential backoff)
     last: LastResult | None = None
     delivery: PendingDelivery | None = None
+    trace: str | None = None  # the X-Ray trace header the event was queued with
 
     @classmethod
     def load(cls, text: str) -> EventState:
@@ -63,6 +64,7 @@ class EventState:
             backoffs=int(data.get("backoffs", 0)),
             last=LastResult(**last) if last else None,
             delivery=PendingDelivery(**delivery) if delivery else None,
+            trace=data.get("trace"),
         )
 
     def dump(self) -> str:

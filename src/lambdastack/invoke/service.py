@@ -8,11 +8,9 @@ import base64
 import binascii
 import json
 import logging
-import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -25,6 +23,8 @@ from lambdastack.invoke.stream_relay import StreamRelay
 from lambdastack.invoke.usage import usage_key
 from lambdastack.observe.cloudwatch_metrics.recorder import ASYNC_RECEIVED, MetricsRecorder
 from lambdastack.observe.metrics import Metrics
+from lambdastack.observe.tracing import Sampler, TraceHeader, untraced_header
+from lambdastack.observe.tracing.sampling import tracing_mode
 from lambdastack.observe.usage.ledger import UsageLedger
 from lambdastack.placement.local import LocalPlacement
 from lambdastack.store.event_queue import EventQueue, QueuedEvent
@@ -33,18 +33,15 @@ from lambdastack.worker.environment import EnvironmentStartError
 from lambdastack.worker.spec import EnvironmentSpec, Invocation, InvokeOutcome
 from lambdastack.worker.streaming import ResponseSink
 
+if TYPE_CHECKING:
+    from lambdastack.observe.tracing.tracer import Tracing
+
 log = logging.getLogger("lambdastack.invoke")
 
 SYNC_PAYLOAD_LIMIT = 6_291_456
 EVENT_PAYLOAD_LIMIT = 1_048_576
 CLIENT_CONTEXT_LIMIT = 3583
 LOG_TAIL_BYTES = 4096
-
-
-def trace_id() -> str:
-    """An X-Ray trace header, as Lambda passes one to every invocation."""
-    raw = os.urandom(20).hex()
-    return f"Root=1-{int(time.time()):08x}-{raw[:24]};Parent={raw[24:40]};Sampled=0"
 
 
 def check_json(payload: bytes) -> None:
@@ -89,6 +86,8 @@ class InvokeService:
         self.metrics = Metrics()  # per version, for safe deployments
         self.usage: UsageLedger | None = None  # what each version used, for the cost report
         self.recorder: MetricsRecorder | None = None  # CloudWatch and Prometheus metrics
+        self.sampler = Sampler.from_environment()
+        self.tracing: Tracing | None = None  # the platform's spans, when an OTLP endpoint is configured
 
     def forget(self, account: str, region: str, name: str) -> None:
         """The function changed: drop what was cached about it."""
@@ -109,6 +108,17 @@ class InvokeService:
     # ------------------------------------------------------------------ the API operation
 
     async def invoke(self, ctx: Caller, params: dict[str, Any]) -> dict[str, Any]:
+        if self.tracing is not None:
+            from lambdastack.observe.tracing.api import traced_invoke
+
+            return await traced_invoke(self, self.tracing, ctx, params)
+        return await self.invoke_as(ctx, params, getattr(ctx, "trace", None))
+
+    async def invoke_as(self, ctx: Caller, params: dict[str, Any], trace: TraceHeader | None,
+                        decided: Callable[[Target, TraceHeader | None], TraceHeader | None] | None = None,
+                        ) -> dict[str, Any]:
+        """Invoke within the trace `trace` (the caller's); `decided`, when tracing, starts the
+        API request's span once the function is known and gives the trace to carry on."""
         invocation_type = params.get("InvocationType") or "RequestResponse"
         payload: bytes = params.get("Payload") or b""
         if not payload.strip():
@@ -124,10 +134,13 @@ class InvokeService:
         client_context = self._client_context(params.get("ClientContext"))
         if invocation_type == "DryRun":
             return {"StatusCode": 204, "ExecutedVersion": target.executed_version}
+        if decided is not None:
+            trace = decided(target, trace)
         if invocation_type == "Event":
             event = QueuedEvent(
                 request_id=ctx.request_id, account=ctx.account, region=ctx.region,
                 function_name=target.version.function_name, qualifier=_invoked_qualifier(target), payload=payload,
+                extra=self._queued_trace(target, trace),
             )
             await self.queue.put(event)
             self.on_enqueued(event)
@@ -135,7 +148,7 @@ class InvokeService:
                 self.recorder.event(ASYNC_RECEIVED, ctx.account, ctx.region, event.function_name,
                                     _resource(event.function_name, event.qualifier))
             return {"StatusCode": 202}
-        outcome = await self.run(target, ctx.request_id, payload, client_context)
+        outcome = await self.run(target, ctx.request_id, payload, client_context, trace=trace)
         result: dict[str, Any] = {
             "StatusCode": 200,
             "ExecutedVersion": target.executed_version,
@@ -163,7 +176,16 @@ class InvokeService:
         if params.get("InvocationType") == "DryRun":
             return {"StatusCode": 204, "ExecutedVersion": target.executed_version}
         relay = StreamRelay()
-        invocation = asyncio.ensure_future(self.run(target, ctx.request_id, payload, client_context, sink=relay))
+        trace: TraceHeader | None = getattr(ctx, "trace", None)
+        finished: Callable[[asyncio.Future[InvokeOutcome]], None] | None = None
+        if self.tracing is not None:
+            from lambdastack.observe.tracing.api import traced_stream
+
+            trace, finished = traced_stream(self, self.tracing, ctx, target, trace)
+        invocation = asyncio.ensure_future(self.run(target, ctx.request_id, payload, client_context, sink=relay,
+                                                    trace=trace))
+        if finished is not None:
+            invocation.add_done_callback(finished)
         content_type = await relay.head(invocation)
         return {
             "StatusCode": 200,
@@ -174,29 +196,32 @@ class InvokeService:
 
     async def run(
         self, target: Target, request_id: str, payload: bytes, client_context: str | None = None,
-        sink: ResponseSink | None = None,
+        sink: ResponseSink | None = None, trace: TraceHeader | None = None,
     ) -> InvokeOutcome:
+        """Run the function once, in the trace `trace` (an upstream one, or None: a trace of its own)."""
         spec = self.spec(target.version)
-        inv = Invocation(
-            request_id=request_id, payload=payload, invoked_arn=target.invoked_arn,
-            client_context=client_context, trace_id=trace_id(), sink=sink,
-        )
         record = target.version
         recorder = self.recorder
+        sampled = self.sampler.decide(tracing_mode(record.config), trace.sampled if trace is not None else None)
         try:
-            ticket = self.admission.enter(record.account, record.region, record.function_name)
+            if sampled and self.tracing is not None:
+                from lambdastack.observe.tracing.api import traced_run
+
+                outcome = await traced_run(self, self.tracing, spec, target, request_id, payload, client_context,
+                                           sink, trace)
+            else:
+                inv = Invocation(
+                    request_id=request_id, payload=payload, invoked_arn=target.invoked_arn,
+                    client_context=client_context, trace_id=untraced_header(trace, sampled), sink=sink,
+                )
+                outcome = await self.place(spec, inv)
         except errors.TooManyRequests:
             if recorder is not None:
                 recorder.throttle(record.account, record.region, record.function_name,
                                   _resource(record.function_name, _invoked_qualifier(target)), record.version)
             raise
-        concurrency = self.admission.in_flight(record.account, record.region, record.function_name)
-        try:
-            outcome = await self.placement.invoke(spec, inv)
-        except EnvironmentStartError as e:
-            raise errors.ServiceError(str(e))
-        finally:
-            self.admission.leave(ticket)
+        # This invocation has left: the ones still running, and itself.
+        concurrency = self.admission.in_flight(record.account, record.region, record.function_name) + 1
         self.metrics.record(
             (record.account, record.region, record.function_name, record.version),
             outcome.duration_ms,
@@ -210,6 +235,30 @@ class InvokeService:
                                 outcome.duration_ms, outcome.function_error is not None, concurrency,
                                 outcome.init_duration_ms is not None)
         return outcome
+
+    async def place(self, spec: EnvironmentSpec, inv: Invocation, admitted: Callable[[], None] | None = None,
+                    ) -> InvokeOutcome:
+        """Admit the invocation (or refuse it: TooManyRequestsException), then run it in an environment."""
+        ticket = self.admission.enter(spec.account, spec.region, spec.function_name)
+        if admitted is not None:
+            admitted()
+        try:
+            return await self.placement.invoke(spec, inv)
+        except EnvironmentStartError as e:
+            raise errors.ServiceError(str(e))
+        finally:
+            self.admission.leave(ticket)
+
+    def _queued_trace(self, target: Target, trace: TraceHeader | None) -> str:
+        """The event's state in the queue, with the trace it belongs to and its sampling decision."""
+        if trace is None or trace.sampled is None:
+            from lambdastack.observe.tracing.header import new_root
+
+            upstream = trace.sampled if trace is not None else None
+            sampled = self.sampler.decide(tracing_mode(target.version.config), upstream)
+            trace = TraceHeader(trace.root if trace is not None else new_root(),
+                                trace.parent if trace is not None else None, sampled)
+        return orjson.dumps({"trace": trace.format()}).decode()
 
     @staticmethod
     def _check_state(target: Target) -> None:

@@ -38,6 +38,8 @@ from lambdastack.events.http import payload_v2 as payload
 from lambdastack.events.http.request import HttpResponse, header, request_of
 from lambdastack.identity.signatures import SignatureVerifier
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
+from lambdastack.observe.tracing.header import TraceHeader
+from lambdastack.observe.tracing.header import incoming as incoming_trace
 from lambdastack.store.function_urls import FunctionUrlRecord
 
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
@@ -66,6 +68,7 @@ class _Caller:
     request_id: str
     account: str
     region: str
+    trace: TraceHeader | None = None
 
 
 def url_id_of(scope: Scope) -> str | None:
@@ -142,7 +145,8 @@ class FunctionUrlFrontend:
         host = header(request, "host").split(":", 1)[0]
         event = payload.event(request, api_id=url_id, domain=host, account_id=account_id, request_id=request_id,
                               now=dt.datetime.now(dt.UTC), authorizer=authorizer)
-        caller = _Caller(request_id, record.account, record.region)
+        caller = _Caller(request_id, record.account, record.region,
+                         incoming_trace(header(request, "x-amzn-trace-id"), header(request, "traceparent")))
         params = {"FunctionName": record.function_name, "Qualifier": record.qualifier or None,
                   "Payload": orjson.dumps(event)}
         extra = cors_rules.headers(cors, origin) if cors is not None and origin else []

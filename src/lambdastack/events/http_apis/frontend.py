@@ -34,6 +34,8 @@ from lambdastack.events.http import payload_v1, payload_v2
 from lambdastack.events.http.request import HttpRequest, HttpResponse, header, request_of
 from lambdastack.events.http_apis.routing import ApiRouter, Selected
 from lambdastack.invoke.service import SYNC_PAYLOAD_LIMIT, InvokeService
+from lambdastack.observe.tracing.header import TraceHeader
+from lambdastack.observe.tracing.header import incoming as incoming_trace
 
 API_HOST = re.compile(r"([a-z0-9]{10})\.execute-api\.")
 BODY_LIMIT = 10 * 1024 * 1024  # API Gateway's own limit on a request's body
@@ -57,6 +59,7 @@ class _Caller:
     request_id: str
     account: str
     region: str
+    trace: TraceHeader | None = None
 
 
 def api_id_of(scope: Scope) -> str | None:
@@ -150,7 +153,8 @@ class HttpApiFrontend:
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             return TOO_LARGE  # Lambda's limit on an event, under API Gateway's on a body
         params = {"FunctionName": target.name, "Qualifier": target.qualifier, "Payload": payload}
-        caller = _Caller(request_id, target.account, target.region)
+        caller = _Caller(request_id, target.account, target.region,
+                         incoming_trace(header(request, "x-amzn-trace-id"), header(request, "traceparent")))
         invocation = asyncio.ensure_future(self.invoker.invoke(caller, params))
         if not await _finished_within(invocation, integration["TimeoutInMillis"] / 1000):
             invocation.add_done_callback(_drop_result)
