@@ -49,11 +49,11 @@ def percentile(values: list[float], p: float) -> float:
 class BenchServer:
     """A lambdastack server started exactly as a user starts it; stopped even if we are interrupted."""
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, port: int | None = None) -> None:
         # Make SIGTERM (e.g. from `timeout`) unwind like Ctrl-C, so `close()` in a finally runs.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         self.tmp = tempfile.TemporaryDirectory(prefix="lambdastack-bench-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lambdastack", "serve", "--port", str(self.port), "--data-dir",
