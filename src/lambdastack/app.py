@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,6 +32,8 @@ from lambdastack.api.operations import invoke as invoke_operations
 from lambdastack.api.operations import policies as policy_operations
 from lambdastack.api.operations import rules as rule_operations
 from lambdastack.api.operations import schedules as schedule_operations
+from lambdastack.auth.keys import KeyStore
+from lambdastack.auth.middleware import SignedRequests
 from lambdastack.config import Settings
 from lambdastack.control.code import CodeStore
 from lambdastack.control.codeurls import ROUTE as CODE_ROUTE
@@ -114,6 +117,13 @@ def build_control(settings: Settings) -> ControlPlane:
     return ControlPlane.over(deps)
 
 
+def signed_requests(signatures: SignatureVerifier) -> Callable[[Any], SignedRequests]:
+    """`serve --auth sigv4`: what wraps the APIs. Open: the health route, and the routes with a check
+    of their own (presigned code downloads, S3 webhooks' token)."""
+    return lambda app: SignedRequests(app, signatures, open_paths=("/_lambdastack/health",),
+                                      open_prefixes=(CODE_ROUTE, S3_WEBHOOK_ROUTE))
+
+
 def build_app(settings: Settings) -> FrontDoor:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for mapping in settings.file_systems:
@@ -142,7 +152,7 @@ def build_app(settings: Settings) -> FrontDoor:
     engine.logs.metrics_tap = EmbeddedMetrics(recorder)
 
     def describe() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, **engine.describe()}
+        return {"status": "ok", "version": __version__, "auth": settings.auth, **engine.describe()}
 
     async def usage_rows(since: float, function: str | None) -> list[UsageRow]:
         await engine.usage_keeper.flush()  # what is still in memory counts too
@@ -156,7 +166,7 @@ def build_app(settings: Settings) -> FrontDoor:
         await asyncio.get_running_loop().run_in_executor(control_thread, image_activation.start)
         await engine.start()
         if engine.network.endpoint is not None:
-            endpoints.append(FunctionEndpoint(api, engine.network.endpoint))
+            endpoints.append(FunctionEndpoint(guard(api) if guard is not None else api, engine.network.endpoint))
             endpoints[0].start()
         await deployments.start()
         await mapping_runner.start()
@@ -259,7 +269,9 @@ def build_app(settings: Settings) -> FrontDoor:
         model=apigatewayv2_model(),
         validation_error=errors.BadRequest,
     )
-    signatures = SignatureVerifier(settings.account_id, engine.credentials, dict(settings.access_keys))
+    signatures = SignatureVerifier(settings.account_id, engine.credentials, dict(settings.access_keys),
+                                   KeyStore(settings.data_dir))
+    guard = signed_requests(signatures) if settings.auth == "sigv4" else None
     fronts: list[HostFront] = [FunctionUrlFrontend(function_urls, policies, engine.service, signatures),
               HttpApiFrontend(http_apis, policies, engine.service)]
     rules = RuleService(SqliteRuleStore(settings.data_dir / "lambdastack.db"))
@@ -298,4 +310,5 @@ def build_app(settings: Settings) -> FrontDoor:
                      by_target={b"AWSEvents.": events_api, b"Logs_20140328.": logs_api,
                                 b"GraniteServiceVersion20100801.": cloudwatch_api},
                      by_path={"/schedules": scheduler_api, "/schedule-groups": scheduler_api,
-                              PUBLIC_METRICS_ROUTE: metrics_route(gather_metrics)})
+                              PUBLIC_METRICS_ROUTE: metrics_route(gather_metrics)},
+                     guard=guard)

@@ -57,6 +57,8 @@ class Settings:
     url_host: str = "localhost"
     # Access keys (id -> secret) whose SigV4 signatures AWS_IAM Function URLs accept.
     access_keys: tuple[tuple[str, str], ...] = ()
+    # none: any request is served; sigv4: the APIs need a valid SigV4 signature (auth/).
+    auth: str = "none"
     # The token S3-compatible stores' webhook notifications carry (None: the route is closed).
     s3_webhook_token: str | None = None
     # RabbitMQ brokers by the name an Amazon MQ broker ARN carries: (name, amqp:// URL).

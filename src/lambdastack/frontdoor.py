@@ -12,7 +12,7 @@ HTTP APIs only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -34,12 +34,15 @@ class HostFront(Protocol):
 
 class FrontDoor:
     def __init__(self, lambda_api: Any, apigateway_api: Any, fronts: Sequence[HostFront],
-                 by_target: dict[bytes, Any] | None = None, by_path: dict[str, Any] | None = None) -> None:
+                 by_target: dict[bytes, Any] | None = None, by_path: dict[str, Any] | None = None,
+                 guard: Callable[[Any], Any] | None = None) -> None:
         self.lambda_api = lambda_api
         self.apigateway_api = apigateway_api
         self.fronts = tuple(fronts)
         self.by_target = dict(by_target or {})  # X-Amz-Target prefix (b"AWSEvents.") -> that service's API
         self.by_path = tuple((by_path or {}).items())  # first path segment ("/schedules") -> that service's API
+        # What every request but a Function URL's or an HTTP API's passes first (`serve --auth sigv4`).
+        self._apis = guard(self._route) if guard is not None else self._route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,6 +52,9 @@ class FrontDoor:
             if front.serves(scope):
                 await front(scope, receive, send)
                 return
+        await self._apis(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.by_target:
             for name, value in scope.get("headers", ()):
                 if name == b"x-amz-target":

@@ -111,9 +111,10 @@ class LambdaApi:
             limit = self.request_limits.get(operation.name, MAX_REQUEST_BYTES)
             body = await read_body(receive, limit, operation.name)
             caller = caller_from(headers.get("authorization"), _first(query, "X-Amz-Credential"))
+            principal = scope.get("lambdastack.principal")  # `serve --auth sigv4`: who signed
             ctx = RequestContext(
                 request_id=request_id,
-                account=self.account,
+                account=principal.account_id if principal is not None else self.account,
                 region=caller.region or self.default_region,
                 base_url=_base_url(scope, headers),
                 access_key=caller.access_key,

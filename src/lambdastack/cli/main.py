@@ -10,6 +10,7 @@ from pathlib import Path
 from lambdastack import __version__
 from lambdastack.cli import cost as cost_command
 from lambdastack.cli import deploy as deploy_command
+from lambdastack.cli import keys as keys_command
 from lambdastack.config import Settings, default_data_dir
 from lambdastack.file_systems import FileSystemMapping, parse_mapping
 
@@ -41,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         resolv_conf=Path(args.resolv_conf),
         url_host=args.url_host,
         access_keys=tuple(args.access_key),
+        auth=args.auth,
         s3_webhook_token=args.s3_webhook_token or os.environ.get("LAMBDASTACK_S3_WEBHOOK_TOKEN") or None,
         mq_brokers=tuple(args.mq_broker),
         file_systems=tuple(args.file_system),
@@ -193,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(for a server reached by another name than localhost)")
     serve.add_argument("--access-key", type=_access_key, action="append", default=[], metavar="ID:SECRET",
                        help="an access key whose SigV4 signatures AWS_IAM Function URLs accept (repeatable)")
+    serve.add_argument("--auth", choices=["none", "sigv4"], default="none",
+                       help="sigv4: every API request needs a valid SigV4 signature of a key made with "
+                       "`lambdastack keys create` (or --access-key), or of a function's own credentials "
+                       "(default: none, any request is served)")
     serve.add_argument("--s3-webhook-token", default=None, metavar="TOKEN",
                        help="open /_lambdastack/s3-events/ to S3-compatible stores' webhooks that carry this token "
                             "(or set LAMBDASTACK_S3_WEBHOOK_TOKEN)")
@@ -213,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy_command.add_parser(commands)
     cost_command.add_parser(commands)
+    keys_command.add_parser(commands)
     return parser
 
 

@@ -19,7 +19,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -64,55 +64,121 @@ class _SignedHeadersOnly(SigV4Auth):
         return chosen
 
 
+class SignatureRefused(Exception):
+    """Why a request's signature is not accepted, in AWS's words: error code, message, HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+MISSING = "Missing Authentication Token"
+UNRECOGNIZED = "The security token included in the request is invalid."
+MISMATCH = ("The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.")
+
+
+class KeyLookup(Protocol):
+    def find(self, access_key_id: str) -> StoredSecret | None: ...
+
+
+class StoredSecret(Protocol):
+    @property
+    def secret(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+
 class SignatureVerifier:
-    def __init__(self, account: str, minter: CredentialMinter, keys: Mapping[str, str]) -> None:
+    def __init__(self, account: str, minter: CredentialMinter, keys: Mapping[str, str],
+                 key_store: KeyLookup | None = None) -> None:
         self.account = account
         self.minter = minter
         self.keys = dict(keys)
+        self.key_store = key_store
 
     def verify(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
                service: str, now: dt.datetime | None = None) -> Principal | None:
         """The principal whose valid signature the request carries, or None."""
+        try:
+            return self.check(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers, body=body,
+                              service=service, now=now)
+        except SignatureRefused:
+            return None
+
+    def check(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
+              service: str | None, now: dt.datetime | None = None) -> Principal:
+        """The principal whose valid signature the request carries; else `SignatureRefused`, saying why
+        as AWS does. `service` None: whichever service the signature's scope names."""
         joined: dict[str, str] = {}
         for name, value in headers:
             lower = name.lower()
             joined[lower] = f"{joined[lower]},{value.strip()}" if lower in joined else value.strip()
-        match = _AUTHORIZATION.match(joined.get("authorization", ""))
+        authorization = joined.get("authorization", "")
+        if not authorization:
+            raise SignatureRefused("MissingAuthenticationTokenException", MISSING)
+        match = _AUTHORIZATION.match(authorization)
         if match is None:
-            return None
+            raise SignatureRefused("IncompleteSignatureException",
+                                   f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
+                                   f"parameters of AWS4-HMAC-SHA256. Authorization={authorization}", 400)
         access_key, day, region, signed_service, signed_names, signature = match.groups()
         amz_date = joined.get("x-amz-date", "")
-        if signed_service != service or not amz_date.startswith(day) or "host" not in signed_names.split(";"):
-            return None
+        if service is not None and signed_service != service:
+            raise SignatureRefused("InvalidSignatureException", MISMATCH)
         try:
             signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
         except ValueError:
-            return None
-        if abs((now or dt.datetime.now(dt.UTC)) - signed_at) > MAX_SKEW:
-            return None
-        content_hash = joined.get("x-amz-content-sha256")
-        if content_hash is not None and content_hash not in UNSIGNED and not hmac.compare_digest(
-                content_hash, hashlib.sha256(body).hexdigest()):
-            return None
+            raise SignatureRefused("IncompleteSignatureException",
+                                   "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+                                   "header.", 400) from None
+        if not amz_date.startswith(day) or "host" not in signed_names.split(";"):
+            raise SignatureRefused("InvalidSignatureException", MISMATCH)
+        current = now or dt.datetime.now(dt.UTC)
+        if current - signed_at > MAX_SKEW:
+            raise SignatureRefused("InvalidSignatureException", f"Signature expired: {amz_date} is now earlier than "
+                                   f"{_stamp(current - MAX_SKEW)} ({_stamp(current)} - 15 min.)")
+        if signed_at - current > MAX_SKEW:
+            raise SignatureRefused("InvalidSignatureException", f"Signature not yet current: {amz_date} is still "
+                                   f"later than {_stamp(current + MAX_SKEW)} ({_stamp(current)} + 15 min.)")
         token = joined.get("x-amz-security-token")
         found = self._secret(access_key, token)
         if found is None:
-            return None
+            raise SignatureRefused("UnrecognizedClientException", UNRECOGNIZED)
+        content_hash = joined.get("x-amz-content-sha256")
+        if content_hash is not None and content_hash not in UNSIGNED and not hmac.compare_digest(
+                content_hash, hashlib.sha256(body).hexdigest()):
+            raise SignatureRefused("InvalidSignatureException", MISMATCH)
         secret, principal = found
         url = f"http://{joined.get('host', '')}{raw_path}" + (f"?{raw_query}" if raw_query else "")
         request = AWSRequest(method=method, url=url, headers=joined, data=body)
         request.context["timestamp"] = amz_date
-        signer = _SignedHeadersOnly(Credentials(access_key, secret, token), service, region, signed_names.split(";"))
+        signer = _SignedHeadersOnly(Credentials(access_key, secret, token), signed_service, region,
+                                    signed_names.split(";"))
         expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-        return principal if hmac.compare_digest(expected, signature) else None
+        if not hmac.compare_digest(expected, signature):
+            raise SignatureRefused("InvalidSignatureException", MISMATCH)
+        return principal
 
     def _secret(self, access_key: str, token: str | None) -> tuple[str, Principal] | None:
         if token is None:
             secret = self.keys.get(access_key)
-            if secret is None:
+            if secret is not None:
+                user = f"arn:aws:iam::{self.account}:user/{access_key}"
+                return secret, Principal(access_key, self.account, access_key, user, access_key)
+            stored = self.key_store.find(access_key) if self.key_store is not None else None
+            if stored is None:
                 return None
-            user = f"arn:aws:iam::{self.account}:user/{access_key}"
-            return secret, Principal(access_key, self.account, access_key, user, access_key)
+            name = stored.name or access_key
+            user = f"arn:aws:iam::{stored.account}:user/{name}"
+            user_id = f"AIDA{hashlib.sha256(access_key.encode()).hexdigest()[:17].upper()}"
+            return stored.secret, Principal(access_key, stored.account, user_id, user, user_id)
         caller = self.minter.identify(access_key, token)
         if caller is None:
             return None
@@ -122,3 +188,7 @@ class SignatureVerifier:
         role_id = f"AROA{hashlib.sha256(caller.role.encode()).hexdigest()[:17].upper()}:{function}"
         assumed = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function}"
         return self.minter.secret_for(access_key), Principal(access_key, account, role_id, assumed, role_id)
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
