@@ -34,8 +34,8 @@ def keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=True, timeout=60)
 
 
-def new_key(data_dir: Path, name: str = "alice") -> dict[str, str]:
-    created: dict[str, str] = json.loads(keys(data_dir, "create", "--account", ACCOUNT, "--name", name,
+def new_key(data_dir: Path, name: str = "alice", account: str = ACCOUNT) -> dict[str, str]:
+    created: dict[str, str] = json.loads(keys(data_dir, "create", "--account", account, "--name", name,
                                               "--json").stdout)
     return created
 
@@ -73,6 +73,10 @@ def test_a_created_key_signs_requests_and_its_account_is_the_callers(signed_serv
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     assert arn == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     assert name in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    # A key of another account sees none of it.
+    other = client(signed_server, new_key(signed_server.data_dir, "carol", "222222222222"))
+    assert name not in [f["FunctionName"] for f in other.list_functions()["Functions"]]
+    assert refused(lambda: other.get_function(FunctionName=name))[:2] == (404, "ResourceNotFoundException")
     # Other services' APIs check signatures too (json protocol).
     client(signed_server, key, "logs").describe_log_groups()
 
