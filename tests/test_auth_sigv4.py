@@ -73,6 +73,10 @@ def test_a_created_key_signs_requests_and_its_account_is_the_callers(signed_serv
     arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     assert arn == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
     assert name in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    # Escaped paths, query strings and bodies are signed as botocore signs them.
+    assert lam.get_function(FunctionName=f"{name}:$LATEST")["Configuration"]["FunctionName"] == name
+    assert len(lam.list_functions(MaxItems=1)["Functions"]) == 1
+    assert json.loads(lam.invoke(FunctionName=name, Payload=b'{"a": "b  c"}')["Payload"].read()) == 1
     # A key of another account sees none of it.
     other = client(signed_server, new_key(signed_server.data_dir, "carol", "222222222222"))
     assert name not in [f["FunctionName"] for f in other.list_functions()["Functions"]]

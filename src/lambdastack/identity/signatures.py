@@ -52,17 +52,32 @@ class Principal:
 
 
 class _SignedHeadersOnly(SigV4Auth):
-    """botocore's signer, told which headers were signed (it would otherwise pick its own)."""
+    """botocore's signer, told which headers were signed (it would otherwise pick its own), with the
+    request's headers (lower-case names, repeated ones joined) and body at hand: canonical headers
+    and the payload hash come from them directly, not through botocore's prepared request."""
 
-    def __init__(self, credentials: Credentials, service: str, region: str, signed: list[str]) -> None:
+    def __init__(self, credentials: Credentials, service: str, region: str, signed: list[str],
+                 headers: Mapping[str, str], body: bytes) -> None:
         super().__init__(credentials, service, region)
         self._signed = signed
+        self._headers = headers
+        self._body = body
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
         chosen = HTTPHeaders()
         for name in self._signed:
-            chosen[name] = request.headers.get(name, "")
+            chosen[name] = self._headers.get(name, "")
         return chosen
+
+    def canonical_headers(self, headers_to_sign: HTTPHeaders) -> str:
+        return "\n".join(f"{name}:{' '.join(self._headers.get(name, '').split())}"
+                         for name in sorted(set(self._signed)))
+
+    def signed_headers(self, headers_to_sign: HTTPHeaders) -> str:
+        return ";".join(sorted(set(self._signed)))
+
+    def payload(self, request: AWSRequest) -> str:
+        return hashlib.sha256(self._body).hexdigest()
 
 
 class SignatureRefused(Exception):
@@ -158,10 +173,11 @@ class SignatureVerifier:
             raise SignatureRefused("InvalidSignatureException", MISMATCH)
         secret, principal = found
         url = f"http://{joined.get('host', '')}{raw_path}" + (f"?{raw_query}" if raw_query else "")
-        request = AWSRequest(method=method, url=url, headers=joined, data=body)
+        request = AWSRequest(method=method, url=url, headers={"X-Amz-Content-SHA256": content_hash}
+                             if content_hash is not None else None)
         request.context["timestamp"] = amz_date
         signer = _SignedHeadersOnly(Credentials(access_key, secret, token), signed_service, region,
-                                    signed_names.split(";"))
+                                    signed_names.split(";"), joined, body)
         string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
         expected = hmac.new(_signing_key(secret, day, region, signed_service), string_to_sign.encode(),
                             hashlib.sha256).hexdigest()
