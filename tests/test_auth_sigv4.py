@@ -193,3 +193,17 @@ def test_function_urls_keep_their_own_auth_type(signed_server: Server) -> None:
     SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), "lambda", REGION).add_auth(request)
     signed = requests.get(f"{signed_server.url}/", headers=dict(request.headers.items()), timeout=30)
     assert (signed.status_code, signed.text) == (200, '"signed"')
+
+
+def test_the_cli_signs_its_own_requests_with_the_users_key(signed_server: Server, tmp_path: Path) -> None:
+    key = new_key(signed_server.data_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    command = [sys.executable, "-m", "lambdastack", "cost", "--url", signed_server.url, "--json"]
+    unsigned = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert unsigned.returncode != 0 and "Missing Authentication Token" in unsigned.stderr
+    env.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    signed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert signed.returncode == 0, signed.stderr
+    assert isinstance(json.loads(signed.stdout), dict)

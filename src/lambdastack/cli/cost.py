@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from lambdastack.auth.client import signed_headers
 from lambdastack.cost.prices import ARCHITECTURES
 
 
@@ -37,7 +38,8 @@ def _from_server(args: argparse.Namespace) -> dict[str, Any]:
                                ("arch", args.arch)) if v}
     url = args.url.rstrip("/") + "/_lambdastack/cost?" + urllib.parse.urlencode(query)
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        request = urllib.request.Request(url, headers=signed_headers("GET", url, None, {}))
+        with urllib.request.urlopen(request, timeout=30) as response:
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as e:
         try:

@@ -24,6 +24,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from lambdastack.auth.client import signed_headers
+
 SUCCEEDED = 0
 ROLLED_BACK = 1
 FAILED = 2
@@ -112,8 +114,9 @@ def _publish(client: Any, args: argparse.Namespace, out: TextIO) -> str:
 
 def _request(url: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
-                                     headers={"content-type": "application/json"})
+    method = "POST" if data else "GET"
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers=signed_headers(method, url, data, {"content-type": "application/json"}))
     return urllib.request.urlopen(request, timeout=30)
 
 
