@@ -207,3 +207,18 @@ def test_the_cli_signs_its_own_requests_with_the_users_key(signed_server: Server
     signed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert signed.returncode == 0, signed.stderr
     assert isinstance(json.loads(signed.stdout), dict)
+
+
+def test_presigned_requests_are_checked_too(signed_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    lam = client(signed_server, new_key(signed_server.data_dir))
+    url = lam.generate_presigned_url("list_functions", Params={"MaxItems": 5}, ExpiresIn=60)
+    ok = requests.get(url, timeout=30)
+    assert ok.status_code == 200 and "Functions" in ok.json()
+    tampered = requests.get(url.replace("MaxItems=5", "MaxItems=6"), timeout=30)
+    assert (tampered.status_code, tampered.headers["x-amzn-errortype"], tampered.json()["message"]) == \
+        (403, "InvalidSignatureException", MISMATCH)
+    earlier = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=120)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: earlier)
+    old = requests.get(lam.generate_presigned_url("list_functions", ExpiresIn=60), timeout=30)
+    assert (old.status_code, old.headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
+    assert old.json()["message"].startswith(f"Signature expired: {earlier:%Y%m%dT%H%M%SZ} is now earlier than ")

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -137,6 +138,9 @@ class SignatureVerifier:
             lower = name.lower()
             joined[lower] = f"{joined[lower]},{value.strip()}" if lower in joined else value.strip()
         authorization = joined.get("authorization", "")
+        max_age = MAX_SKEW
+        if not authorization and "X-Amz-Signature=" in raw_query:
+            authorization, raw_query, max_age = _from_query(raw_query, joined)
         if not authorization:
             raise SignatureRefused("MissingAuthenticationTokenException", MISSING)
         match = _AUTHORIZATION.match(authorization)
@@ -157,9 +161,13 @@ class SignatureVerifier:
         if not amz_date.startswith(day) or "host" not in signed_names.split(";"):
             raise SignatureRefused("InvalidSignatureException", MISMATCH)
         current = now or dt.datetime.now(dt.UTC)
-        if current - signed_at > MAX_SKEW:
+        if current - signed_at > MAX_SKEW and max_age == MAX_SKEW:
             raise SignatureRefused("InvalidSignatureException", f"Signature expired: {amz_date} is now earlier than "
                                    f"{_stamp(current - MAX_SKEW)} ({_stamp(current)} - 15 min.)")
+        if current - signed_at > max_age:
+            raise SignatureRefused("InvalidSignatureException", f"Signature expired: {amz_date} is now earlier than "
+                                   f"{_stamp(current - max_age)} ({_stamp(current)} - "
+                                   f"{int(max_age.total_seconds())} sec.)")
         if signed_at - current > MAX_SKEW:
             raise SignatureRefused("InvalidSignatureException", f"Signature not yet current: {amz_date} is still "
                                    f"later than {_stamp(current + MAX_SKEW)} ({_stamp(current)} + 15 min.)")
@@ -207,6 +215,35 @@ class SignatureVerifier:
         role_id = f"AROA{hashlib.sha256(caller.role.encode()).hexdigest()[:17].upper()}:{function}"
         assumed = f"arn:aws:sts::{account}:assumed-role/{role_name}/{function}"
         return self.minter.secret_for(access_key), Principal(access_key, account, role_id, assumed, role_id)
+
+
+def _from_query(raw_query: str, joined: dict[str, str]) -> tuple[str, str, dt.timedelta]:
+    """A presigned request (`X-Amz-Signature` in the query): its signature as an Authorization header
+    would carry it (X-Amz-Date and X-Amz-Security-Token moved into `joined`), the query it was
+    computed over (all but X-Amz-Signature), and how long it is valid (X-Amz-Expires)."""
+    params: dict[str, str] = {}
+    kept = []
+    for pair in raw_query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "X-Amz-Signature":
+            params[name] = urllib.parse.unquote(value)
+            continue
+        kept.append(pair)
+        if name.startswith("X-Amz-"):
+            params[name] = urllib.parse.unquote(value)
+    if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
+        return "", raw_query, MAX_SKEW
+    joined["x-amz-date"] = params.get("X-Amz-Date", "")
+    if "X-Amz-Security-Token" in params:
+        joined["x-amz-security-token"] = params["X-Amz-Security-Token"]
+    try:
+        expires = min(int(params.get("X-Amz-Expires", "")), 604800)
+    except ValueError:
+        expires = 0
+    authorization = (f"AWS4-HMAC-SHA256 Credential={params.get('X-Amz-Credential', '')}, "
+                     f"SignedHeaders={params.get('X-Amz-SignedHeaders', '')}, "
+                     f"Signature={params.get('X-Amz-Signature', '')}")
+    return authorization, "&".join(kept), dt.timedelta(seconds=expires)
 
 
 _STAMP = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
