@@ -39,6 +39,9 @@ class SignedRequests:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         try:
+            if more:  # no API takes a body this large; answered without reading the rest
+                raise SignatureRefused("RequestEntityTooLargeException",
+                                       f"Request must be smaller than {MAX_REQUEST_BYTES} bytes", 413)
             principal = self.verifier.check(method=scope["method"], raw_path=raw_path,
                                             raw_query=scope.get("query_string", b"").decode("latin-1"),
                                             headers=headers, body=body, service=None)
