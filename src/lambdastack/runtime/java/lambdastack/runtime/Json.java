@@ -183,10 +183,11 @@ final class Json {
         if (real) {
             return Double.parseDouble(t);
         }
-        BigInteger n = new BigInteger(t);
-        if (n.bitLength() < 32) {
-            return n.intValue();
+        if (t.length() < 19) {
+            long n = Long.parseLong(t);
+            return n == (int) n ? (Object) (int) n : (Object) n;
         }
+        BigInteger n = new BigInteger(t);
         return n.bitLength() < 64 ? (Object) n.longValue() : n;
     }
 

@@ -31,6 +31,13 @@ import java.util.Map;
 public final class Main {
     private static final String API = "http://" + System.getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/";
 
+    private static final java.io.FilenameFilter JARS = new java.io.FilenameFilter() {
+        @Override
+        public boolean accept(File dir, String name) {
+            return name.endsWith(".jar");
+        }
+    };
+
     private Main() {
     }
 
@@ -80,7 +87,7 @@ public final class Main {
         List<URL> urls = new ArrayList<>();
         urls.add(new File(task).toURI().toURL());
         for (String folder : new String[] {task + "/lib", "/opt/java/lib"}) {
-            File[] jars = new File(folder).listFiles((d, n) -> n.endsWith(".jar"));
+            File[] jars = new File(folder).listFiles(JARS); // (no lambda: LambdaMetafactory costs a cold start)
             if (jars != null) {
                 Arrays.sort(jars);
                 for (File jar : jars) {
