@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import ROLE, Server, create_function, invoke, invoke_ok, stored_log, unique, wait_for
+from helpers import ROLE, Server, create_function, invoke, invoke_ok, make_zip, stored_log, unique, wait_for
 
 from lambdastack.worker.java import discover_jdks, sources_dir
 
@@ -155,6 +155,17 @@ public class Ctx {
 }
 
 LIB_SOURCES = {
+    "dep/Hog.java": """
+package dep;
+import java.util.*;
+public class Hog {
+    static final List<byte[]> KEPT = new ArrayList<>();
+    public String handle(Map<String, Integer> event) {
+        for (int i = 0; i < event.get("mb"); i++) KEPT.add(new byte[1024 * 1024]);
+        return "kept " + KEPT.size();
+    }
+}
+""",
     "dep/Shout.java": """
 package dep;
 import com.amazonaws.services.lambda.runtime.Context;
@@ -344,3 +355,42 @@ def test_a_java_runtime_without_its_jdk_is_refused_at_create(lam: Any, server: S
         pytest.skip("every Java runtime has its JDK on this host")
     with pytest.raises(lam.exceptions.InvalidParameterValueException, match="not supported by this lambdastack host"):
         create_function(lam, files={"a.txt": "x"}, handler="example.A", runtime=missing)
+
+
+def test_a_layer_jar_under_java_lib(lam: Any, runtime: str, code: Any) -> None:
+    layer = lam.publish_layer_version(LayerName=unique("jlib"), Content={"ZipFile": make_zip(
+        {"java/lib/dep.jar": code["lib"]["lib/dep.jar"]})})["LayerVersionArn"]
+    name = create_function(lam, files={"README": "code in the layer"}, handler="dep.Shout", runtime=runtime,
+                           Layers=[layer])
+    assert invoke_ok(lam, name, "layer") == "layer!"
+
+
+def test_out_of_memory_fails_the_invocation_and_replaces_the_environment(lam: Any, runtime: str, code: Any) -> None:
+    # At 512 MB the heap (85%) runs out before the environment's memory does: the JVM's error.
+    name = create_function(lam, files=code["lib"], handler="dep.Hog::handle", runtime=runtime, MemorySize=512)
+    assert invoke_ok(lam, name, {"mb": 10}) == "kept 10"
+    r = invoke(lam, name, {"mb": 600})
+    assert r.function_error == "Unhandled"
+    assert (r.result["errorType"], r.result["errorMessage"]) == ("java.lang.OutOfMemoryError", "Java heap space")
+    assert invoke_ok(lam, name, {"mb": 1}) == "kept 1"  # a new environment: the static list starts empty
+
+
+@pytest.mark.parametrize("level", ["userns", "process"])
+def test_weaker_isolation_levels(private_server: Any, code: Any, level: str) -> None:
+    """In a user namespace, and as a plain process started from the host paths behind
+    /var/task and /var/runtime."""
+    server = private_server("--isolation", level)
+    health = requests.get(server.url + "/_lambdastack/health", timeout=5).json()
+    assert health["isolation"].startswith(level)
+    runtime = next(r for r in health["runtimes"] if re.fullmatch(r"java\d+", r))
+    lam = server.client()
+    name = create_function(lam, files={**code["classes"], **code["lib"]}, handler="example.Boom::handle",
+                           runtime=runtime)
+    # The runtime client is compiled in the background when the server starts: the first
+    # invocation waits for it.
+    assert invoke_ok(lam, name, "5") == "fine"
+    r = invoke(lam, name, "five")
+    assert (r.function_error, r.result["errorType"]) == ("Unhandled", "java.lang.IllegalStateException")
+    lam.update_function_configuration(FunctionName=name, Handler="dep.Shout")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert invoke_ok(lam, name, level) == level + "!"

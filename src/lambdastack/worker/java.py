@@ -154,9 +154,13 @@ def java_argv(runtime: JavaRuntime, memory_mb: int) -> tuple[str, ...]:
     function's memory, tiered compilation stopped at C1 for fast starts, the class-data-sharing
     archive when the JDK has one. JAVA_TOOL_OPTIONS (read by the JVM itself) can override."""
     heap_kb = memory_mb * 1024 * 85 // 100
+    # The JVM commits its initial heap up front (1/64 of the host's RAM by default): an eighth
+    # of the function's memory keeps it within the data-size limit of environments without a
+    # memory cgroup, and the heap grows from there.
+    initial_kb = memory_mb * 1024 // 8
     return (
         runtime.java, "-XX:+TieredCompilation", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-        f"-XX:MaxHeapSize={heap_kb}k", "-XX:+UseSerialGC",
+        f"-XX:MaxHeapSize={heap_kb}k", f"-XX:InitialHeapSize={initial_kb}k", "-XX:+UseSerialGC",
         "-Djava.net.preferIPv4Stack=true", "-Dfile.encoding=UTF-8",
         "-cp", f"{RUNTIME_DIR_INSIDE}/{RUNTIME_JAR}", MAIN_CLASS,
     )

@@ -74,6 +74,10 @@ public final class Main {
                 System.out.flush();
                 System.err.flush();
                 post(API + "invocation/" + requestId + "/error", errorDocument(e), errorType(e));
+                if (e instanceof OutOfMemoryError) {
+                    // The heap may be left in any state: the environment is not used again.
+                    System.exit(1);
+                }
                 continue;
             }
             System.out.flush();
