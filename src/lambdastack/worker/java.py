@@ -171,12 +171,13 @@ INSTALLED: JavaRuntimes | None = None
 
 
 def runtime_argv(runtime: str, memory_mb: int) -> tuple[str, ...]:
-    """The command line of a `java*` function; InvalidRuntimeException when this host has no such JDK."""
+    """The command line of a `java*` function; InvalidRuntimeException when this host has no such JDK.
+
+    (The runtime's zygote waits for the runtime client to be compiled before it starts.)"""
     found = INSTALLED.runtimes.get(runtime) if INSTALLED is not None else None
-    if found is None or INSTALLED is None:
+    if found is None:
         raise errors.InvalidRuntime(
             f"The runtime {runtime} needs a JDK {runtime[len('java'):]} on this lambdastack host; none was found "
             f"under {', '.join(JVM_ROOTS)}."
         )
-    INSTALLED.wait()
     return java_argv(found, memory_mb)
