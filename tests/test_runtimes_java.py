@@ -4,7 +4,9 @@ root, lib/*.jar) and invoked through boto3 against a real server."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 import subprocess
 import zipfile
@@ -146,6 +148,11 @@ public class Ctx {
         m.put("remaining", c.getRemainingTimeInMillis());
         m.put("logGroup", c.getLogGroupName());
         m.put("heapMb", Runtime.getRuntime().maxMemory() / (1024 * 1024));
+        ClientContext cc = c.getClientContext();
+        if (cc != null) {
+            m.put("custom", cc.getCustom());
+            m.put("appTitle", cc.getClient().getAppTitle());
+        }
         Object sleep = event.get("sleepMs");
         if (sleep != null) Thread.sleep(((Number) sleep).longValue());
         return m;
@@ -315,6 +322,10 @@ def test_context_logs_and_heap(lam: Any, runtime: str, code: Any) -> None:
     for text in ("stdout line", "stderr line", "logger line", "runtime logger line"):
         assert text in body, (text, r.log)
     assert lines[end + 1].startswith(f"REPORT RequestId: {r.request_id}")
+    assert "custom" not in got  # no ClientContext: getClientContext() is null
+    client_context = {"custom": {"k": "v"}, "client": {"app_title": "shop", "installation_id": "i-1"}, "env": {}}
+    got = invoke_ok(lam, name, {}, ClientContext=base64.b64encode(json.dumps(client_context).encode()).decode())
+    assert (got["custom"], got["appTitle"]) == ({"k": "v"}, "shop")
 
 
 def test_event_invoke(lam: Any, server: Server, runtime: str, code: Any) -> None:
