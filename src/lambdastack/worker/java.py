@@ -3,8 +3,8 @@
 The JVM is started as a custom runtime's `bootstrap` would be, from the JDK's own path on
 the host (/usr is visible read-only inside every environment; a Debian JDK's configuration
 under /etc/java-<major>-openjdk is mounted beside it). lambdastack's runtime client (Java
-sources shipped as package data, `runtime/java/`) is compiled once with javac into the data
-dir, keyed by the sources' hash, and mounted at /var/runtime.
+sources shipped as package data, `runtime/java/`) is compiled with javac into the data dir
+when the first Java environment starts, keyed by the sources' hash, and mounted at /var/runtime.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def discover_jdks(roots: tuple[str, ...] = JVM_ROOTS) -> dict[int, Path]:
 
 
 class JavaRuntimes:
-    """The Java runtimes of this host and their runtime client, compiled in the background."""
+    """The Java runtimes of this host and their runtime client, compiled at first use."""
 
     def __init__(self, data_dir: Path, jdks: dict[int, Path] | None = None) -> None:
         self.jdks = discover_jdks() if jdks is None else jdks
@@ -99,12 +99,8 @@ class JavaRuntimes:
         self.client = data_dir / "java-runtime" / digest.hexdigest()[:16]
         self.runtimes = {f"java{major}": JavaRuntime(f"java{major}", home, major, self.client)
                          for major, home in self.jdks.items()}
-        self._ready = threading.Event()
+        self._lock = threading.Lock()
         self._problem: str | None = None
-        if self.runtimes:
-            threading.Thread(target=self._compile, name="java-runtime-client", daemon=True).start()
-        else:
-            self._ready.set()
 
     def _javac(self) -> str | None:
         for home in self.jdks.values():
@@ -139,12 +135,13 @@ class JavaRuntimes:
             detail = (getattr(e, "stderr", b"") or b"").decode(errors="replace")
             self._problem = f"could not compile lambdastack's Java runtime client: {e} {detail}"
             log.warning("%s", self._problem)
-        finally:
-            self._ready.set()
 
-    def wait(self, timeout: float = 300) -> None:
-        """Block until the runtime client is compiled; InvalidRuntimeException if it cannot be."""
-        self._ready.wait(timeout)
+    def ensure(self) -> None:
+        """Compile the runtime client unless the data dir has it (a few seconds, once: the first
+        Java environment waits for it); InvalidRuntimeException if it cannot be."""
+        with self._lock:
+            if self._problem is None and not (self.client / RUNTIME_JAR).exists():
+                self._compile()
         if self._problem is not None or not (self.client / RUNTIME_JAR).exists():
             raise errors.InvalidRuntime(self._problem or "lambdastack's Java runtime client is not ready")
 
@@ -173,7 +170,7 @@ INSTALLED: JavaRuntimes | None = None
 def runtime_argv(runtime: str, memory_mb: int) -> tuple[str, ...]:
     """The command line of a `java*` function; InvalidRuntimeException when this host has no such JDK.
 
-    (The runtime's zygote waits for the runtime client to be compiled before it starts.)"""
+    (The runtime's zygote has the runtime client compiled before it starts.)"""
     found = INSTALLED.runtimes.get(runtime) if INSTALLED is not None else None
     if found is None:
         raise errors.InvalidRuntime(

@@ -85,7 +85,7 @@ class Zygotes:
             }
         else:
             if name.startswith("java") and java.INSTALLED is not None:
-                await asyncio.to_thread(java.INSTALLED.wait)  # the runtime client its binds mount
+                await asyncio.to_thread(java.INSTALLED.ensure)  # the runtime client its binds mount
             executable = self.exec_python or Path(os.path.realpath(sys.executable))
             config = {"binds": list(self.exec_binds.get(name, ())), "preload": []}
         base = self.data_dir / "sandbox" / name
