@@ -2,7 +2,8 @@
 
     python -m bench.runtimes [--cold 20] [--warm 1000]
 
-Kinds: the built-in Python runtime, Node.js (lambdastack's Runtime API client), and a custom
+Kinds: the built-in Python runtime, Node.js (lambdastack's Runtime API client), Java (a
+RequestHandler compiled here with the host's javac, when a JDK is found), and a custom
 runtime (`provided.al2023`) whose bootstrap is a small C program compiled here. Cold start:
 the first invocation of each of N new functions (fork from the runtime's zygote, namespaces,
 cgroup, the runtime's own start and init), end to end as the client sees it. Warm: sequential
@@ -27,6 +28,7 @@ import requests
 
 from bench import loadgen
 from bench.common import NOOP, BenchServer, Invoker, percentile, write_result
+from lambdastack.worker.java import discover_jdks, sources_dir
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
 
@@ -98,6 +100,30 @@ def c_bootstrap() -> bytes:
         return out.read_bytes()
 
 
+JAVA_NOOP = """
+package bench;
+import com.amazonaws.services.lambda.runtime.Context;
+import com.amazonaws.services.lambda.runtime.RequestHandler;
+import java.util.Map;
+public class Noop implements RequestHandler<Map<String, Object>, String> {
+    @Override
+    public String handleRequest(Map<String, Object> event, Context context) { return "ok"; }
+}
+"""
+
+
+def java_noop() -> bytes:
+    """A no-op RequestHandler's classes, compiled against lambdastack's Lambda interfaces."""
+    home = next(h for h in discover_jdks().values() if (h / "bin" / "javac").exists())
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "bench" / "Noop.java", Path(tmp) / "classes"
+        src.parent.mkdir()
+        src.write_text(JAVA_NOOP)
+        subprocess.run([str(home / "bin" / "javac"), "--release", "11", "-sourcepath", str(sources_dir()),
+                        "-d", str(out), str(src)], check=True)
+        return zip_of({"bench/Noop.class": (out / "bench" / "Noop.class").read_bytes()})
+
+
 def kinds(runtimes: list[str]) -> dict[str, tuple[str, str, bytes]]:
     """kind -> (runtime, handler, zip)."""
     python = f"python{platform.python_version_tuple()[0]}.{platform.python_version_tuple()[1]}"
@@ -105,6 +131,9 @@ def kinds(runtimes: list[str]) -> dict[str, tuple[str, str, bytes]]:
     node = next((r for r in runtimes if re.fullmatch(r"nodejs\d+\.x", r)), None)
     if node is not None:
         found[node] = (node, "index.handler", zip_of({"index.mjs": NODE}))
+    java = next((r for r in runtimes if re.fullmatch(r"java\d+", r)), None)
+    if java is not None:
+        found[java] = (java, "bench.Noop", java_noop())
     found["provided.al2023 (C)"] = ("provided.al2023", "function.handler",
                                     zip_of({"bootstrap": c_bootstrap()}, executable=("bootstrap",)))
     return found

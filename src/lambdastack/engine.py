@@ -49,6 +49,7 @@ from lambdastack.sandbox import cgroups, detect, seccomp
 from lambdastack.store.base import Store
 from lambdastack.store.event_invoke_configs import SqliteEventInvokeConfigStore
 from lambdastack.store.queue import SqliteEventQueue
+from lambdastack.worker import java
 from lambdastack.worker.nodejs import discover_nodes
 from lambdastack.worker.runtimes import discover_pythons, server_python
 from lambdastack.worker.spec import EnvironmentSpec
@@ -73,7 +74,8 @@ class Engine:
             self.seccomp = False
         self.pythons = discover_pythons()
         self.nodes = discover_nodes()
-        control_runtimes.SUPPORTED = set(self.pythons) | set(self.nodes) | CUSTOM_RUNTIMES
+        self.javas = java.INSTALLED = java.JavaRuntimes(settings.data_dir)
+        control_runtimes.SUPPORTED = set(self.pythons) | set(self.nodes) | set(self.javas.runtimes) | CUSTOM_RUNTIMES
         self.logs = LogStore(settings.data_dir / "logs")
         # An AWS endpoint on the host's loopback (a local moto or LocalStack) is the operator's
         # own choice of where functions' SDK calls go: its port is opened to them as well.
@@ -105,7 +107,8 @@ class Engine:
                 memory_reserve=settings.memory_reserve,
                 runtimes=dict(self.pythons),
                 exec_python=server_python().executable,
-                exec_binds={name: node.binds() for name, node in self.nodes.items()},
+                exec_binds={**{name: node.binds() for name, node in self.nodes.items()},
+                            **{name: jdk.binds() for name, jdk in self.javas.runtimes.items()}},
                 cpu_latency_us=settings.cpu_latency_us,
             ),
             self.cgroups,
@@ -254,7 +257,7 @@ class Engine:
     def describe(self) -> dict[str, Any]:
         return {
             "isolation": self.isolation_label,
-            "runtimes": [*self.pythons, *self.nodes, *sorted(CUSTOM_RUNTIMES)],
+            "runtimes": [*self.pythons, *self.nodes, *self.javas.runtimes, *sorted(CUSTOM_RUNTIMES)],
             "environments": len(self.worker.environments()),
             "prebuilt": self.worker.prebuilt_status(),
             "cpu_latency": self.worker.cpu_latency.status(),

@@ -9,6 +9,7 @@ from lambdastack import errors
 from lambdastack.file_systems import FileSystemMapping
 from lambdastack.invoke.image_launch import image_launch
 from lambdastack.store.records import LATEST, LAYER_SHA256, VersionRecord
+from lambdastack.worker import java
 from lambdastack.worker.entrypoint import bootstrap_path
 from lambdastack.worker.loader import needs_fresh_process
 from lambdastack.worker.nodejs import node_argv
@@ -63,8 +64,10 @@ def environment_spec(
         argv = (bootstrap_path(code_dir, next((d for d in reversed(opt_dirs) if (d / "bootstrap").exists()), None)),)
     elif runtime.startswith("nodejs"):
         argv = node_argv(memory_mb, environment)
-        if environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
-            argv = (environment["AWS_LAMBDA_EXEC_WRAPPER"], *argv)
+    elif runtime.startswith("java"):
+        argv = java.runtime_argv(runtime, memory_mb)
+    if argv is not None and runtime.startswith(("nodejs", "java")) and environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
+        argv = (environment["AWS_LAMBDA_EXEC_WRAPPER"], *argv)
     logging_config = config.get("LoggingConfig") or {}
     key = spec_key(record)
     fresh = runtime.startswith("python") and needs_fresh_process(code_dir, opt_dirs, environment)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lambdastack.worker import java
 from lambdastack.worker.environment import EnvironmentStartError
 from lambdastack.worker.runtimes import PythonInterpreter
 from lambdastack.worker.sdk import runtime_package_binds, sdk_binds
@@ -83,6 +84,8 @@ class Zygotes:
                 "rehearsal": "lambdastack.runtime.python.rehearsal",
             }
         else:
+            if name.startswith("java") and java.INSTALLED is not None:
+                await asyncio.to_thread(java.INSTALLED.ensure)  # the runtime client its binds mount
             executable = self.exec_python or Path(os.path.realpath(sys.executable))
             config = {"binds": list(self.exec_binds.get(name, ())), "preload": []}
         base = self.data_dir / "sandbox" / name
