@@ -5,7 +5,7 @@ server process spends (utime + stime of all its threads, from /proc) per request
 Each front is driven by `wrk` with keep-alive connections for a few seconds, after an untimed
 warm-up; the environments' own processes are not counted (they are not the server's threads).
 
-    .venv/bin/python -m bench.server_cpu [--seconds 5] [--connections 8] [--only invoke,url,route]
+    .venv/bin/python -m bench.server_cpu [--seconds 5] [--connections 8] [--only invoke,url,route] [--port N]
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--only", default="invoke,url,route")
+    parser.add_argument("--port", type=int, default=None, help="serve on this port (default: a free one)")
     args = parser.parse_args()
     fronts = set(args.only.split(","))
-    server = BenchServer()
+    server = BenchServer(port=args.port)
     try:
         lam = server.client()
         out: dict[str, Any] = {"load": os.getloadavg()}
