@@ -6,7 +6,7 @@ Each front is driven by `wrk` with keep-alive connections for a few seconds, aft
 warm-up; the environments' own processes are not counted (they are not the server's threads).
 
     .venv/bin/python -m bench.server_cpu [--seconds 5] [--connections 8] [--only invoke,url,route]
-                                         [--auth none|sigv4]
+                                         [--auth none|sigv4] [--port N]
 
 `--auth sigv4` runs the server so, with a key of `lambdastack keys`: the Invoke requests carry one
 SigV4 signature made up front (valid for 15 minutes), so the figure includes the server's check.
@@ -102,9 +102,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--only", default="invoke,url,route")
     parser.add_argument("--auth", choices=["none", "sigv4"], default="none")
+    parser.add_argument("--port", type=int, default=None, help="serve on this port (default: a free one)")
     args = parser.parse_args()
     fronts = set(args.only.split(","))
-    server = BenchServer("--auth", args.auth)
+    server = BenchServer("--auth", args.auth, port=args.port)
     try:
         key: tuple[str, str] | None = None
         if args.auth == "sigv4":

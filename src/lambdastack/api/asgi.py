@@ -9,11 +9,10 @@ and write its result (or its error) in the rest-json wire format botocore parses
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from lambdastack import errors
+from lambdastack import errors, ids
 from lambdastack.api.context import RequestContext
 from lambdastack.api.eventstream import EventStreamEncoder
 from lambdastack.api.routing import Router, parse_query
@@ -102,7 +101,7 @@ class LambdaApi:
             if handler is not None:
                 await handler(scope, receive, send)
                 return
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         headers = _headers(scope)
         try:
             raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1").split("?", 1)[0]

@@ -19,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from lambdastack import errors
+from lambdastack import errors, ids
 from lambdastack.api.asgi import Receive, Scope, Send, read_body
 from lambdastack.control.http_apis import ApiSnapshot, HttpApiService, lambda_target
 from lambdastack.control.policies import PolicyService, allows_service
@@ -82,7 +81,7 @@ class HttpApiFrontend:
         return api_id_of(scope) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         answer = await self._answer(scope, receive, request_id)
         headers = [(k.encode(), v.encode("latin-1", "replace")) for k, v in answer.headers]
         headers.append((b"apigw-requestid", request_id.encode()))

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
+
+from lambdastack.ids import random_hex
 
 _ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
 _SPAN = re.compile(r"[0-9a-f]{16}")
@@ -44,11 +45,11 @@ def root_of(trace_id: int) -> str:
 
 
 def new_root() -> str:
-    return f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"1-{int(time.time()):08x}-{random_hex(24)}"
 
 
 def new_span_id() -> str:
-    return os.urandom(8).hex()
+    return random_hex(16)
 
 
 def untraced_header(upstream: TraceHeader | None, sampled: bool) -> str:
@@ -56,7 +57,7 @@ def untraced_header(upstream: TraceHeader | None, sampled: bool) -> str:
     with a segment id of its own, as Lambda passes to every invocation whether traced or not."""
     if upstream is not None:
         return f"Root={upstream.root};Parent={new_span_id()};Sampled={int(sampled)}"
-    raw = os.urandom(20).hex()  # one system call for the root's and the parent's random digits
+    raw = random_hex(40)  # the root's and the parent's random digits at once
     return f"Root=1-{int(time.time()):08x}-{raw[:24]};Parent={raw[24:]};Sampled={int(sampled)}"
 
 
