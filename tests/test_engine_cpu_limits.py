@@ -83,9 +83,9 @@ def cpu_limit(cgroup: Path) -> tuple[int, int, int | None]:
 
 
 @pytest.mark.parametrize("memory_mb", sorted(EXPECTED))
-def test_a_warm_environment_holds_its_share_in_short_periods(server: Server, lam: Any, memory_mb: int) -> None:
-    name = create_function(lam, WAIT, MemorySize=memory_mb)
-    assert invoke_ok(lam, name) == str(memory_mb)
+def test_a_warm_environment_holds_its_share_in_short_periods(server: Server, plain_lam: Any, memory_mb: int) -> None:
+    name = create_function(plain_lam, WAIT, MemorySize=memory_mb)
+    assert invoke_ok(plain_lam, name) == str(memory_mb)
     cgroups = environment_cgroups(server.pid, memory_mb)
     assert cgroups, f"no warm environment of {memory_mb} MB"
     for cgroup in cgroups:
@@ -95,12 +95,12 @@ def test_a_warm_environment_holds_its_share_in_short_periods(server: Server, lam
         assert burst in (quota, None), "an idle environment may save one period's quota, no more"
 
 
-def test_a_cpu_bound_128_mb_function_is_still_held_to_its_share(lam: Any) -> None:
+def test_a_cpu_bound_128_mb_function_is_still_held_to_its_share(plain_lam: Any) -> None:
     """Over a second, 1 ms every 13.8 ms plus at most 2 ms of saved quota: about 7.4% of a core.
 
     Only the upper bound is asserted: a loaded host may give less, never more.
     """
-    name = create_function(lam, BUSY, MemorySize=128, Timeout=30)
-    invoke_ok(lam, name, {"seconds": 0.01})
-    share = invoke_ok(lam, name, {"seconds": 1.0})
+    name = create_function(plain_lam, BUSY, MemorySize=128, Timeout=30)
+    invoke_ok(plain_lam, name, {"seconds": 0.01})
+    share = invoke_ok(plain_lam, name, {"seconds": 1.0})
     assert 0 < share < 0.12, f"128 MB got {share:.3f} of a core"
