@@ -113,6 +113,8 @@ class ShapeChecker:
     def __call__(self, http_response: Any, parsed: dict[str, Any], model: OperationModel, **_: Any) -> None:
         code = parsed.get("Error", {}).get("Code") if http_response.status_code >= 300 else None
         self.operations.add(model.name)
+        if code is None and model.has_streaming_output:
+            return  # reading the body here would take it from the caller (Invoke's Payload)
         self.problems.extend(check_response(model, http_response.status_code, http_response.content, code))
 
 

@@ -22,12 +22,12 @@ def handler(event, context):
 TRACE = re.compile(r"Root=1-([0-9a-f]{8})-([0-9a-f]{24});Parent=([0-9a-f]{16});Sampled=0")
 
 
-def test_request_ids_are_uuid4_and_trace_headers_fresh(lam: Any) -> None:
-    name = create_function(lam, SEES_IDS)
+def test_request_ids_are_uuid4_and_trace_headers_fresh(plain_lam: Any) -> None:
+    name = create_function(plain_lam, SEES_IDS)
     request_ids: set[str] = set()
     roots: set[str] = set()
     for _ in range(40):
-        r = invoke(lam, name, {})
+        r = invoke(plain_lam, name, {})
         assert r.status == 200 and r.function_error is None, r.payload
         rid = r.result["request_id"]
         assert rid == r.request_id
